@@ -1,0 +1,1 @@
+"""The `bpftime` command line."""
