@@ -1,0 +1,27 @@
+// Counts the calls of demo_target() in the demo host (examples/host/demo.c).
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} hits SEC(".maps");
+
+SEC("uprobe/demo:demo_target")
+int BPF_KPROBE(count_target, long x)
+{
+	__u32 key = 0;
+	__u64 *value = bpf_map_lookup_elem(&hits, &key);
+
+	if (value)
+		__sync_fetch_and_add(value, 1);
+	if (x == 0)
+		bpf_printk("demo_target(0) reached");
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,169 @@
+/* The demo host of the bpftime examples: a program with a few functions worth
+ * extending, each called an exact, known number of times.
+ *
+ *   demo count N T     call demo_target() exactly N times, split over T threads
+ *   demo work N        call demo_work(i) for i = 0..N-1 (cost grows with i % 64)
+ *   demo check UID     ask demo_check(UID) whether access is granted (UID 0 only)
+ *   demo add A B       print demo_add(A, B) (a leaf too short for a 5-byte jump at -O2)
+ *   demo events N      call demo_event(i, name) N times
+ *   demo bench N       time N calls of demo_target(); print "ns_per_call X"
+ *
+ * With --hold as the first argument it prints "done" after the work and waits for
+ * its standard input to close (so a test can read the maps of a live session).
+ * Build: cc -O2 -pthread -o demo demo.c   (any of -O0/-O2, -pie/-no-pie).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline, used))
+
+NOINLINE long demo_target(long x)
+{
+    __asm__ volatile("" : "+r"(x));
+    return x * 2 + 1;
+}
+
+NOINLINE long demo_work(long n)
+{
+    long acc = 0;
+    long rounds = 1L << (n % 16);
+    for (long i = 0; i < rounds; i++) {
+        acc += i ^ n;
+        __asm__ volatile("" : "+r"(acc));
+    }
+    return acc;
+}
+
+NOINLINE int demo_check(int uid)
+{
+    __asm__ volatile("" : "+r"(uid));
+    return uid == 0;
+}
+
+NOINLINE int demo_add(int a, int b)
+{
+    return a + b;
+}
+
+NOINLINE void demo_event(long id, const char *name)
+{
+    __asm__ volatile("" : : "r"(id), "r"(name) : "memory");
+}
+
+struct share {
+    long first;
+    long count;
+    long sum;
+};
+
+static void *count_thread(void *arg)
+{
+    struct share *s = arg;
+    long sum = 0;
+    for (long i = 0; i < s->count; i++)
+        sum += demo_target(s->first + i);
+    s->sum = sum;
+    return NULL;
+}
+
+static int run_count(long n, long threads)
+{
+    if (threads < 1 || threads > 256 || n < 0) {
+        fprintf(stderr, "demo: count needs N >= 0 and 1 <= T <= 256\n");
+        return 2;
+    }
+    pthread_t tid[256];
+    struct share shares[256];
+    long first = 0;
+    for (long t = 0; t < threads; t++) {
+        shares[t].first = first;
+        shares[t].count = n / threads + (t < n % threads);
+        first += shares[t].count;
+        int err = pthread_create(&tid[t], NULL, count_thread, &shares[t]);
+        if (err) {
+            fprintf(stderr, "demo: pthread_create: %s\n", strerror(err));
+            return 1;
+        }
+    }
+    long total = 0;
+    for (long t = 0; t < threads; t++) {
+        pthread_join(tid[t], NULL);
+        total += shares[t].sum;
+    }
+    printf("calls %ld sum %ld\n", n, total);
+    return 0;
+}
+
+static int run_bench(long n)
+{
+    struct timespec a, b;
+    long sum = 0;
+    for (long i = 0; i < n / 10; i++) /* warm up */
+        sum += demo_target(i);
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; i++)
+        sum += demo_target(i);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ns = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
+    printf("ns_per_call %.3f sum %ld\n", n ? ns / n : 0.0, sum);
+    return 0;
+}
+
+static int dispatch(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "count") == 0)
+        return run_count(atol(argv[2]), atol(argv[3]));
+    if (argc >= 3 && strcmp(argv[1], "work") == 0) {
+        long n = atol(argv[2]), acc = 0;
+        for (long i = 0; i < n; i++)
+            acc += demo_work(i);
+        printf("work %ld acc %ld\n", n, acc);
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "check") == 0) {
+        int ok = demo_check(atoi(argv[2]));
+        printf("access %s\n", ok ? "granted" : "denied");
+        return ok ? 0 : 3;
+    }
+    if (argc >= 4 && strcmp(argv[1], "add") == 0) {
+        printf("%d\n", demo_add(atoi(argv[2]), atoi(argv[3])));
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "events") == 0) {
+        static const char *names[] = {"alpha", "beta", "gamma", "delta"};
+        long n = atol(argv[2]);
+        for (long i = 0; i < n; i++)
+            demo_event(i, names[i % 4]);
+        printf("events %ld\n", n);
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "bench") == 0)
+        return run_bench(atol(argv[2]));
+    fprintf(stderr, "usage: demo [--hold] count N T | work N | check UID | add A B | "
+                    "events N | bench N\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    int hold = argc > 1 && strcmp(argv[1], "--hold") == 0;
+    if (hold) {
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
+    int status = dispatch(argc, argv);
+    if (hold) {
+        char buf[64];
+        printf("done\n");
+        fflush(stdout);
+        while (read(STDIN_FILENO, buf, sizeof buf) > 0)
+            ;
+    }
+    return status;
+}
