@@ -68,3 +68,20 @@ def kernel_bpf():
     reason = kernel_bpf_available()
     if reason:
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def host_binary():
+    """host_binary("demo_host", pie=True, opt="O2") -> Path of a tests/hosts program built
+    with gcc -g (see tests/hosts/README.md); skips when gcc is missing."""
+    from hosts.build import HostBuildError, build_host
+
+    def get(name: str, pie: bool = True, opt: str = "O2") -> Path:
+        if shutil.which("gcc") is None:
+            pytest.skip("gcc is not installed (make setup installs it)")
+        try:
+            return build_host(name, pie, opt)
+        except HostBuildError as err:
+            pytest.fail(str(err))
+
+    return get
