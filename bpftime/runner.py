@@ -1,0 +1,150 @@
+"""The `bpftime run` pipeline: load a program, verify it, execute it on an engine.
+
+    runnable = load_runnable("prog.asm", mem=b"...")   # parse only
+    result = execute(runnable, engine="interp", repeat=1)   # verify, then run
+
+A program is an ELF object (`bpftime.elf.load_object`), an assembly file (`.asm`,
+`.s`) or a conformance `.data` file (whose `-- mem` is the input unless `mem` is
+given). Engines are looked up by name in `ENGINES`.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bpftime.errors import DecodeError, LoadError
+from bpftime.isa import Insn, validate_program
+
+if TYPE_CHECKING:
+    from bpftime.elf.model import BpfObject, Program
+    from bpftime.vm.machine import Helper
+
+ELF_MAGIC = b"\x7fELF"
+ASM_SUFFIXES = (".asm", ".s")
+
+
+@dataclass
+class Runnable:
+    """A loaded program and its input. `helpers` are the interpreter's own helpers
+    for this kind of program (the conformance harness for `.data` files)."""
+
+    source: str
+    insns: list[Insn]
+    mem: bytes | None
+    kind: str                                  # "elf", "asm" or "data"
+    helpers: dict[int, "Helper"] = field(default_factory=dict)
+    obj: "BpfObject | None" = None
+    program: "Program | None" = None
+    expected: int | None = None                # a conformance file's `-- result`
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """r0 (unsigned 64-bit) of the last run; instructions executed in it (None if
+    the engine does not count); mean wall time of a run in ns."""
+
+    result: int
+    instructions: int | None
+    ns_per_run: float | None
+
+
+# An engine prepares a runnable once and returns a function running it on an input:
+# input -> (r0, instructions executed or None).
+Executor = Callable[[bytes | None], tuple[int, int | None]]
+Engine = Callable[[Runnable], Executor]
+
+
+def _interp(runnable: Runnable) -> Executor:
+    from bpftime.vm.helpers import with_bpf_loop
+    from bpftime.vm.machine import Bindings, Machine
+
+    if runnable.obj is not None and (runnable.obj.maps or runnable.obj.externs):
+        raise LoadError(f"{runnable.source}: programs with maps or externs need the native "
+                        "runtime (bpftime.runtime), which the interpreter is not wired to yet")
+    machine = Machine(runnable.insns, Bindings(helpers=with_bpf_loop(runnable.helpers)))
+
+    def run(data: bytes | None) -> tuple[int, int | None]:
+        return machine.run(data), machine.executed
+    return run
+
+
+ENGINES: dict[str, Engine] = {"interp": _interp}
+
+
+def load_runnable(path: str | Path, prog: str | None = None,
+                  mem: bytes | None = None) -> Runnable:
+    """Parse `path` into a Runnable; `prog` picks a program of an ELF object, `mem`
+    is the input (it overrides a `.data` file's `-- mem`)."""
+    path = Path(path)
+    try:
+        head = path.open("rb").read(4)
+    except OSError as err:
+        raise LoadError(f"{path}: cannot read: {err.strerror}") from None
+    if head == ELF_MAGIC:
+        return _load_elf(path, prog, mem)
+    if prog is not None:
+        raise LoadError(f"{path}: --prog applies only to ELF objects")
+    if path.suffix == ".data":
+        from bpftime.conformance_file import load_conformance
+        from bpftime.vm.helpers import CONFORMANCE_HELPERS
+
+        conf = load_conformance(path)
+        return Runnable(str(path), conf.insns, mem if mem is not None else conf.mem, "data",
+                        dict(CONFORMANCE_HELPERS), expected=conf.result)
+    if path.suffix in ASM_SUFFIXES:
+        from bpftime.asm import assemble
+
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            raise LoadError(f"{path}: not a text file") from None
+        return Runnable(str(path), assemble(text, str(path)), mem, "asm")
+    raise LoadError(f"{path}: unknown program format: expected an ELF object, "
+                    "an assembly file (.asm, .s) or a conformance file (.data)")
+
+
+def _load_elf(path: Path, prog: str | None, mem: bytes | None) -> Runnable:
+    from bpftime.elf import load_object
+
+    obj = load_object(str(path))
+    if not obj.programs:
+        raise LoadError(f"{path}: the object has no programs")
+    if prog is None:
+        if len(obj.programs) > 1:
+            names = ", ".join(p.name for p in obj.programs)
+            raise LoadError(f"{path}: the object has {len(obj.programs)} programs; "
+                            f"choose one with --prog ({names})")
+        program = obj.programs[0]
+    else:
+        program = obj.program(prog)
+    return Runnable(f"{path}:{program.name}", program.insns, mem, "elf",
+                    obj=obj, program=program)
+
+
+def verify(runnable: Runnable) -> None:
+    """The static checks a program passes before any engine runs it: the
+    instruction set's validation (the verifier belongs here too)."""
+    try:
+        validate_program(runnable.insns)
+    except DecodeError as err:
+        err.message = f"{runnable.source}: {err.message}"
+        raise
+
+
+def execute(runnable: Runnable, engine: str = "interp", repeat: int = 1) -> RunResult:
+    """Verify `runnable`, then run it `repeat` times on `engine` with its input."""
+    make = ENGINES.get(engine)
+    if make is None:
+        raise LoadError(f"unknown engine '{engine}' (engines: {', '.join(sorted(ENGINES))})")
+    if repeat < 1:
+        raise LoadError(f"--repeat must be at least 1, not {repeat}")
+    verify(runnable)
+    run = make(runnable)
+    start = time.perf_counter_ns()
+    for _ in range(repeat):
+        result, executed = run(runnable.mem)
+    elapsed = time.perf_counter_ns() - start
+    return RunResult(result, executed, elapsed / repeat)

@@ -1,0 +1,138 @@
+"""The interpreter's state and main loop: registers, call frames, run, nested calls.
+
+Instructions are compiled once (`bpftime.vm.compile`) into one closure per slot that
+performs the instruction on this machine's state and returns the next slot; the
+main loop only indexes and calls.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bpftime.errors import RuntimeFault
+from bpftime.isa import FP, MAX_CALL_FRAMES, STACK_SIZE, Insn
+from bpftime.vm.memory import Memory
+
+# A helper (or extern function) as the interpreter calls it: (machine, r1..r5) -> r0.
+# `machine.pc` is the calling instruction, for RuntimeFault.
+Helper = Callable[["Machine", int, int, int, int, int], int]
+
+DEFAULT_LIMIT = 10_000_000  # instructions per run, so that a looping program stops
+
+
+@dataclass(frozen=True)
+class FixedRegion:
+    """Memory valid in every run (global data): address, size, writable, name."""
+
+    address: int
+    size: int
+    writable: bool
+    name: str
+
+
+@dataclass
+class Bindings:
+    """What a program's calls and 64-bit immediate pseudo forms refer to."""
+
+    helpers: Mapping[int, Helper] = field(default_factory=dict)      # by helper id
+    externs: Mapping[int, Helper] = field(default_factory=dict)      # kfuncs by extern index
+    map_handles: Sequence[int | None] = ()        # lddw map_idx(I) -> handle of map I
+    map_values: Sequence[int | None] = ()         # lddw map_idx_value(I, OFF) -> value address of map I
+    extern_vars: Sequence[int | None] = ()        # lddw btf_id(I) -> address of extern variable I
+    regions: Sequence[FixedRegion] = ()           # global data the program may access
+    # a helper's result that is memory the program may then access:
+    # helper id -> (machine, r1..r5, result) -> (size, writable) or None
+    returns_memory: Mapping[int, Callable[..., tuple[int, bool] | None]] = field(default_factory=dict)
+
+
+class _Exit(Exception):
+    """`exit` from the frame a run (or a nested call) started in."""
+
+
+class Machine:
+    """One program, compiled, with its registers, stack and bindings. Not re-entrant
+    across threads; `run` may be called many times."""
+
+    def __init__(self, insns: list[Insn], bindings: Bindings | None = None,
+                 limit: int = DEFAULT_LIMIT):
+        from bpftime.vm.compile import compile_program
+
+        self.insns = insns
+        self.bindings = bindings or Bindings()
+        self.limit = limit
+        self.R: list[int] = [0] * (FP + 1)
+        self.mem = Memory()
+        for r in self.bindings.regions:
+            self.mem.add_fixed(r.address, r.size, r.writable, r.name)
+        self.frames: list[tuple[int, int, int, int, int, int]] = []
+        self.base_depth = 0
+        self.pc = 0  # the call instruction being executed (for helpers' faults)
+        self.executed = 0
+        self.ops: list[Callable[[], int]] = compile_program(self)
+
+    # --- running -----------------------------------------------------------------
+    def run(self, data: bytes | None = None, entry: int = 0) -> int:
+        """Run from `entry` with r1 = address of a copy of `data` (0 if none) and
+        r2 = its length; the unsigned r0 at exit. `executed` counts instructions."""
+        R = self.R
+        R[:] = [0] * (FP + 1)
+        R[1], R[2] = self.mem.start(data)
+        R[FP] = self.mem.stack_top
+        self.frames.clear()
+        self.base_depth = 0
+        self.executed = 0
+        return self._loop(entry)
+
+    def _loop(self, pc: int) -> int:
+        ops = self.ops
+        budget = max(self.limit - self.executed, 0)
+        n = -1
+        try:
+            for n in range(budget):
+                pc = ops[pc]()
+        except _Exit:
+            self.executed += n + 1
+            return self.R[0]
+        except BaseException:
+            self.executed += n + 1
+            raise
+        self.executed += budget
+        raise RuntimeFault(pc, f"instruction limit of {self.limit} exceeded")
+
+    # --- frames ------------------------------------------------------------------
+    def push_frame(self, return_pc: int, pc: int) -> None:
+        """Enter a callee: save r6-r9 and r10, give it a fresh stack frame."""
+        if len(self.frames) + 1 >= MAX_CALL_FRAMES:
+            raise RuntimeFault(pc, f"call depth exceeds {MAX_CALL_FRAMES} frames")
+        R = self.R
+        self.frames.append((return_pc, R[6], R[7], R[8], R[9], R[FP]))
+        self.mem.push_frame()
+        R[FP] = self.mem.stack_lo + STACK_SIZE
+
+    def exit_frame(self) -> int:
+        """`exit`: back to the caller (its slot), or end of the run."""
+        if len(self.frames) == self.base_depth:
+            raise _Exit
+        R = self.R
+        return_pc, R[6], R[7], R[8], R[9], R[FP] = self.frames.pop()
+        self.mem.pop_frame()
+        return return_pc
+
+    def call_function(self, target: int, r1: int = 0, r2: int = 0, r3: int = 0,
+                      r4: int = 0, r5: int = 0) -> int:
+        """Run the subprogram at slot `target` to its `exit` (for helpers with
+        callbacks such as bpf_loop); the caller's registers are kept."""
+        R = self.R
+        saved = R[:]
+        caller_pc, depth = self.pc, self.base_depth
+        self.push_frame(-1, caller_pc)
+        R[1:6] = [r1, r2, r3, r4, r5]
+        self.base_depth = len(self.frames)
+        try:
+            return self._loop(target)
+        finally:
+            self.frames.pop()
+            self.mem.pop_frame()
+            self.base_depth = depth
+            self.pc = caller_pc
+            R[:] = saved
