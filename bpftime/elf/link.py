@@ -155,7 +155,7 @@ class Linker:
         if not insn.is_lddw:
             raise self.image.error(where, f"R_BPF_64_64 relocation against '{name}' is not on a lddw")
         if sym.shndx == SHN_UNDEF:
-            idx = self._extern(name, "var", where)
+            idx = self._extern(name, None, where)  # a variable, or a weak kfunc's address
             if insn.imm:
                 raise self.image.error(where, f"extern variable '{name}' used with offset {insn.imm}")
             self._set_lddw(prog, at, Pseudo.BTF_ID, idx, 0)
@@ -185,11 +185,11 @@ class Linker:
         raise self.image.error(where, f"relocation against '{name}' in section {sec}, "
                                "which is not a map, global data or code")
 
-    def _extern(self, name: str, kind: str, where: str) -> int:
+    def _extern(self, name: str, kind: str | None, where: str) -> int:
         idx = self.extern_index.get(name)
         if idx is None:
             raise self.image.error(where, f"relocation against undefined symbol '{name}', which is not an extern")
-        if self.externs[idx].kind != kind:
+        if kind is not None and self.externs[idx].kind != kind:
             raise self.image.error(where, f"extern '{name}' is a {self.externs[idx].kind} but is used as a {kind}")
         return idx
 

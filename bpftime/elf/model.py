@@ -15,7 +15,7 @@ RELOC_MAP_VALUE = "map_value"  # lddw of global data (Pseudo.MAP_IDX_VALUE)
 RELOC_CALL = "call"            # bpf-to-bpf call
 RELOC_FUNC = "func"            # address of a subprogram (Pseudo.FUNC)
 RELOC_KFUNC = "kfunc"          # call of an extern function (CallKind.KFUNC)
-RELOC_EXTERN_VAR = "extern_var"  # lddw of an extern variable (Pseudo.BTF_ID)
+RELOC_EXTERN_VAR = "extern_var"  # lddw of an extern variable or kfunc address (Pseudo.BTF_ID)
 
 
 @dataclass(frozen=True)
