@@ -1,0 +1,201 @@
+/* Functions the hook tests patch, and C "extensions" that count what they see.
+ * Built by tests/test_hook_native.py with gcc -O2 -fcf-protection (endbr64 entries). */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct regs { /* struct pt_regs, x86-64 */
+    uint64_t r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di;
+    uint64_t orig_ax, ip, cs, flags, sp, ss;
+};
+
+/* ---- targets ---- */
+int global_value = 7;
+
+/* -O2 leaf with no endbr64: `lea eax,[rdi+rsi]; ret`, 4 bytes. */
+__attribute__((noinline, nocf_check)) int add_leaf(int a, int b) { return a + b; }
+
+/* endbr64, then a RIP-relative mov inside the first 5 bytes. */
+__attribute__((noinline)) int add_global(int a, int b) { return a + b + global_value; }
+
+/* -O0: endbr64; push rbp; mov rbp,rsp ... */
+__attribute__((noinline, optimize("O0"))) int mul_o0(int a, int b) { return a * b; }
+
+/* Recursion through a pointer the compiler cannot see through. */
+long sum_to(long n);
+long (*volatile sum_to_ptr)(long) = sum_to;
+__attribute__((noinline)) long sum_to(long n) { return n <= 0 ? 0 : n + sum_to_ptr(n - 1); }
+
+/* Never hooked: its bytes must stay as the file has them. */
+__attribute__((noinline)) int untouched(int a, int b) { return a ^ b; }
+
+/* The benchmark's target. */
+__attribute__((noinline)) int bench_target(int a, int b) { return a + b; }
+
+/* ---- extensions ---- */
+uint64_t hits;          /* entry programs */
+uint64_t ret_hits;      /* return programs */
+uint64_t ret_sum;       /* sum of regs->ax seen at return */
+uint64_t last_ip, last_di, last_si, last_sp_ok;
+int (*override_fn)(uint64_t);
+uint64_t override_value = 42;
+
+uint64_t count_prog(void *ctx)
+{
+    (void)ctx;
+    __atomic_fetch_add(&hits, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+uint64_t empty_prog(void *ctx) { (void)ctx; return 0; }
+
+uint64_t record_prog(void *ctx)
+{
+    struct regs *r = ctx;
+    __atomic_fetch_add(&hits, 1, __ATOMIC_RELAXED);
+    last_ip = r->ip;
+    last_di = r->di;
+    last_si = r->si;
+    /* sp points at the return address, which lies inside this library's caller */
+    last_sp_ok = *(uint64_t *)r->sp != 0 && r->cs == 0x33 && r->ss == 0x2b;
+    return 0;
+}
+
+uint64_t override_prog(void *ctx)
+{
+    (void)ctx;
+    __atomic_fetch_add(&hits, 1, __ATOMIC_RELAXED);
+    override_fn(override_value);
+    return 0;
+}
+
+uint64_t ret_prog(void *ctx)
+{
+    struct regs *r = ctx;
+    __atomic_fetch_add(&ret_hits, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&ret_sum, r->ax, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* ---- drivers ---- */
+typedef int (*binop)(int, int);
+typedef long (*unop)(long);
+
+struct job {
+    binop fn;
+    unop rec;
+    long calls;
+    long arg;
+    long sum;
+    volatile int *stop;
+};
+
+static void *worker(void *p)
+{
+    struct job *j = p;
+    long sum = 0;
+    for (long i = 0; j->stop ? !*j->stop : i < j->calls; i++) {
+        if (j->fn)
+            sum += j->fn((int)(i & 1023), 3) - (int)(i & 1023) - 3;
+        else
+            sum += j->rec(j->arg) - j->arg * (j->arg + 1) / 2;
+        if (j->stop)
+            j->calls = i + 1;
+    }
+    j->sum = sum;
+    return NULL;
+}
+
+static long run(struct job *jobs, int threads)
+{
+    pthread_t tid[64];
+    int started = 0;
+    long sum = 0;
+    for (; started < threads && started < 64; started++)
+        if (pthread_create(&tid[started], NULL, worker, &jobs[started]) != 0)
+            break;
+    for (int i = 0; i < started; i++) {
+        pthread_join(tid[i], NULL);
+        sum += jobs[i].sum;
+    }
+    return started == threads ? sum : -1;
+}
+
+/* Calls fn(i, 3) `calls` times in each of `threads` threads; returns the summed
+ * deviation from i + 3 (0 when every result was right), -1 if a thread failed. */
+long call_binop_threads(binop fn, int threads, long calls)
+{
+    struct job jobs[64] = {{0}};
+    for (int i = 0; i < threads && i < 64; i++)
+        jobs[i] = (struct job){.fn = fn, .calls = calls};
+    return run(jobs, threads);
+}
+
+/* Same with sum_to(arg): the deviation from arg*(arg+1)/2. */
+long call_rec_threads(unop fn, int threads, long calls, long arg)
+{
+    struct job jobs[64] = {{0}};
+    for (int i = 0; i < threads && i < 64; i++)
+        jobs[i] = (struct job){.rec = fn, .calls = calls, .arg = arg};
+    return run(jobs, threads);
+}
+
+/* Background callers for live patching: start, then stop (returns the deviation;
+ * *calls gets the number of calls made). */
+struct hammer {
+    pthread_t tid[16];
+    struct job jobs[16];
+    int threads;
+    volatile int stop;
+};
+
+struct hammer *hammer_start(binop fn, int threads)
+{
+    struct hammer *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    for (int i = 0; i < threads && i < 16; i++) {
+        h->jobs[i] = (struct job){.fn = fn, .stop = &h->stop};
+        if (pthread_create(&h->tid[i], NULL, worker, &h->jobs[i]) != 0)
+            break;
+        h->threads++;
+    }
+    return h;
+}
+
+long hammer_stop(struct hammer *h, long *calls)
+{
+    long sum = 0;
+    h->stop = 1;
+    *calls = 0;
+    for (int i = 0; i < h->threads; i++) {
+        pthread_join(h->tid[i], NULL);
+        sum += h->jobs[i].sum;
+        *calls += h->jobs[i].calls;
+    }
+    free(h);
+    return sum;
+}
+
+/* ns per call of fn over n calls (best of 5 rounds). */
+double ns_per_call(binop fn, long n)
+{
+    double best = 1e30;
+    for (int round = 0; round < 5; round++) {
+        struct timespec a, b;
+        volatile int sink = 0;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (long i = 0; i < n; i++)
+            sink += fn((int)i, 1);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double ns = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n;
+        if (ns < best)
+            best = ns;
+    }
+    return best;
+}
+
+/* A RIP-relative lea of hidden data right after endbr64. */
+__attribute__((visibility("hidden"))) int hidden_table[4] = {10, 20, 30, 40};
+__attribute__((noinline)) int *table_addr(void) { return hidden_table; }
