@@ -15,7 +15,12 @@ setup(
             "bpftime._native",
             sources=sorted(str(p) for p in NATIVE.glob("*.c")),
             include_dirs=[str(NATIVE)],
-            extra_compile_args=["-std=gnu11", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra"],
+            # -mgeneral-regs-only: helpers and map code run in host threads whose vector
+            # registers nobody saved; -fno-tree-loop-distribute-patterns keeps byte
+            # loops from becoming calls to libc's SSE memcpy/memset.
+            extra_compile_args=["-std=gnu11", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra",
+                                "-mgeneral-regs-only", "-fno-tree-loop-distribute-patterns",
+                                "-fno-omit-frame-pointer"],
             extra_link_args=["-lpthread", "-lrt", "-ldl"],
         )
     ]

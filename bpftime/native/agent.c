@@ -1,5 +1,31 @@
-/* The bpftime agent: loaded into a host (LD_PRELOAD or Frida), it does nothing
- * unless a session names it. Filled in by the runtime and hook stages. */
-#include <stddef.h>
+/* The bpftime agent: the native library's constructor when it is preloaded into a
+ * host (LD_PRELOAD) or injected (Frida). Without BPFTIME_SESSION in the environment
+ * it does nothing at all. With it, it opens that session; the load stage builds the
+ * rest (images, hook plans) on top of the opened session. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-__attribute__((visibility("default"))) int bpftime_native_abi_version(void) { return 1; }
+#include "session.h"
+
+BPFTIME_API int bpftime_native_abi_version(void) { return 1; }
+
+struct agent {
+    void *session; /* this process's mapping of the session, NULL if none */
+};
+
+static struct agent agent_state;
+
+/* The session the agent opened at start-up, or NULL. */
+BPFTIME_API void *bpftime_agent_session(void) { return agent_state.session; }
+
+__attribute__((constructor)) static void agent_start(void)
+{
+    const char *name = getenv("BPFTIME_SESSION");
+    if (!name || !*name)
+        return;
+    int err = 0;
+    agent_state.session = bpftime_session_open(name, &err);
+    if (!agent_state.session)
+        fprintf(stderr, "bpftime agent: cannot open session %s: %s\n", name, strerror(-err));
+}

@@ -1,0 +1,94 @@
+/* What `bpftime load` writes into a session for the agent, and the agent's report.
+ *
+ * Objects of the session's table (session.h) used by the load stage:
+ *   BLOB "load"        struct bpftime_load: counts, the order of images and plans,
+ *                      and the agent's status (written by the agent, read by the CLI);
+ *   IMAGE "image:N"   struct bpftime_load_image, then its slot records, then code;
+ *   HOOK_PLAN "hook:N" struct bpftime_load_plan and its attachments; the hook
+ *                      stage's serialised plan follows in the same object.
+ * Every offset is from the session base, so any process can follow it. The Python
+ * side of this layout is bpftime/inject/records.py: change both together. */
+#ifndef BPFTIME_AGENT_LOAD_H
+#define BPFTIME_AGENT_LOAD_H
+
+#include <stdint.h>
+
+#include "api.h"
+
+#define BPFTIME_LOAD_OBJECT "load"
+#define BPFTIME_LOAD_VERSION 1
+#define BPFTIME_LOAD_MESSAGE 256
+#define BPFTIME_SESSION_ENV "BPFTIME_SESSION"
+
+enum bpftime_load_state {
+    BPFTIME_LOAD_FAILED = -1,    /* message says why; the host runs unpatched */
+    BPFTIME_LOAD_PENDING = 0,    /* no agent has started yet */
+    BPFTIME_LOAD_STARTING = 1,   /* an agent is mapping images and applying plans */
+    BPFTIME_LOAD_INSTALLED = 2,  /* every plan applied */
+};
+
+struct bpftime_load_status {
+    int32_t state;       /* enum bpftime_load_state, stored last (release) */
+    int32_t pid;         /* of the process whose agent reported */
+    uint64_t startup_ns; /* time the agent spent from start to INSTALLED or FAILED */
+    uint32_t hooks;      /* plans applied */
+    uint32_t images;     /* images mapped */
+    char message[BPFTIME_LOAD_MESSAGE];
+};
+
+struct bpftime_load {
+    uint32_t version;    /* BPFTIME_LOAD_VERSION */
+    uint32_t n_images;
+    uint32_t n_plans;
+    uint32_t pad;
+    uint64_t images;     /* offset of n_images u64 offsets of bpftime_load_image */
+    uint64_t plans;      /* offset of n_plans u64 offsets of bpftime_load_plan */
+    struct bpftime_load_status status;
+};
+
+/* What a link-table slot of an image holds once filled. */
+enum bpftime_slot_kind {
+    BPFTIME_SLOT_CONST = 0,   /* value */
+    BPFTIME_SLOT_SESSION = 1, /* session base + value (a map handle, global data) */
+    BPFTIME_SLOT_HELPER = 2,  /* bpftime_helper_address(index) */
+    BPFTIME_SLOT_IMAGE = 3,   /* address of image `index` (mapped earlier) + value */
+};
+
+struct bpftime_slot {
+    uint32_t kind;
+    uint32_t index;
+    uint64_t value;
+};
+
+struct bpftime_load_image {
+    uint64_t code_len;     /* bytes of code, link table included */
+    uint64_t slots_offset; /* of the link table, from the start of the code */
+    uint32_t n_slots;
+    uint32_t entry_offset; /* of `uint64_t prog(void *ctx)`, from the start of the code */
+    uint64_t code;         /* offset of the code in the session */
+    char name[64];
+    struct bpftime_slot slots[]; /* n_slots */
+};
+
+struct bpftime_load_attach {
+    uint32_t image;        /* index of the image */
+    uint32_t at_return;    /* 0: runs at the entry (uprobe), 1: at its return */
+};
+
+struct bpftime_load_plan {
+    uint64_t plan_len;     /* bytes of the serialised hook plan (hook.h) */
+    uint64_t plan;         /* its offset in the session */
+    uint64_t vaddr;        /* the entry's link-time address in its module */
+    char module[256];      /* the module's path, as /proc/self/maps shows it */
+    uint32_t n_programs;   /* extensions at the entry, in the order they run */
+    uint32_t pad;
+    struct bpftime_load_attach programs[];
+};
+
+/* The agent's start-up in a host: without BPFTIME_SESSION in the environment it
+ * does nothing; otherwise it removes the variable (and itself from LD_PRELOAD),
+ * opens the session, maps every image, fills its slots, applies every hook plan,
+ * and reports the outcome in the "load" object's status. Starts no threads. */
+BPFTIME_HIDDEN void bpftime_agent_load(void);
+
+#endif
