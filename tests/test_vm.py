@@ -1,0 +1,209 @@
+"""The interpreter beyond the conformance suite: checked real memory, call frames,
+helpers with real addresses, bpf_loop, instruction counts and limits."""
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+
+from bpftime.asm import assemble
+from bpftime.errors import RuntimeFault
+from bpftime.isa import STACK_SIZE, validate_program
+from bpftime.vm import Bindings, FixedRegion, Machine
+from bpftime.vm.helpers import with_bpf_loop
+
+
+def machine(text: str, **kw) -> Machine:
+    insns = assemble(text)
+    validate_program(insns)
+    return Machine(insns, Bindings(**kw) if kw else None)
+
+
+def fault(text: str, data: bytes | None = None, **kw) -> RuntimeFault:
+    with pytest.raises(RuntimeFault) as info:
+        machine(text, **kw).run(data)
+    return info.value
+
+
+def test_instruction_count_and_repeat_runs() -> None:
+    m = machine("mov %r0, 0\nadd %r0, %r2\nlddw %r3, 1\nexit")
+    assert m.run(b"abc") == 3 and m.executed == 4
+    assert m.run(None) == 0 and m.executed == 4
+
+
+def test_input_is_real_memory_and_writable() -> None:
+    m = machine("ldxw %r0, [%r1+0]\nstw [%r1+4], 0x11223344\nexit")
+    assert m.run(bytes(range(8))) == 0x03020100
+    assert m.mem.input_bytes() == bytes(range(4)) + bytes.fromhex("44332211")
+
+
+@pytest.mark.parametrize("text,pc,words", [
+    ("ldxb %r0, [%r1+4]\nexit", 0, "invalid read of 1 bytes"),
+    ("ldxw %r0, [%r1+2]\nexit", 0, "invalid read of 4 bytes"),
+    ("mov %r0, 0\nstb [%r0+0], 1\nexit", 1, "invalid write of 1 bytes at 0x0"),
+    ("ldxdw %r0, [%r10+0]\nexit", 0, "invalid read of 8 bytes"),
+    ("ldxdw %r0, [%r10-520]\nexit", 0, "outside the live stack frames"),
+])
+def test_bad_access_stops_naming_the_instruction(text: str, pc: int, words: str) -> None:
+    err = fault(text, b"1234")
+    assert err.pc == pc and words in err.reason
+    assert str(err).startswith(f"instruction {pc}: ")
+
+
+def test_callee_gets_fresh_frame_and_caller_stack_survives() -> None:
+    text = """
+        stdw [%r10-8], 42
+        mov %r1, %r10
+        add %r1, -8
+        mov %r6, %r10
+        call local f
+        ldxdw %r2, [%r10-8]       # caller's slot, overwritten through the pointer
+        jne %r2, 7, bad
+        exit                      # r0 = callee's r10 distance
+    bad:
+        mov %r0, -1
+        exit
+    f:  ldxdw %r3, [%r10-8]       # the fresh frame is zeroed
+        jne %r3, 0, bad2
+        stdw [%r1+0], 7           # caller's stack through a pointer
+        mov %r0, %r6
+        sub %r0, %r10
+        exit
+    bad2:
+        mov %r0, -2
+        exit
+    """
+    assert machine(text).run() == STACK_SIZE
+
+
+def test_returned_frame_is_no_longer_accessible() -> None:
+    text = """
+        call local f
+        ldxdw %r0, [%r0+0]        # pointer into the callee's dead frame
+        exit
+    f:  mov %r0, %r10
+        add %r0, -8
+        exit
+    """
+    err = fault(text)
+    assert err.pc == 1 and "outside the live stack frames" in err.reason
+
+
+def test_call_depth_is_limited_to_eight_frames() -> None:
+    chain = "\n".join(f"f{i}: call local f{i + 1}\nexit" for i in range(6))
+    ok = machine(f"call local f0\nexit\n{chain}\nf6: mov %r0, 8\nexit")  # main + f0..f6
+    assert ok.run() == 8
+    err = fault("call local f\nexit\nf: call local f\nexit")
+    assert "call depth exceeds 8 frames" in err.reason
+
+
+def test_helpers_receive_real_addresses() -> None:
+    seen: list[bytes] = []
+
+    def read(m, r1, r2, r3, r4, r5) -> int:
+        seen.append(ctypes.string_at(r1, r2))
+        return r2 * 2
+
+    text = """
+        stdw [%r10-8], 0x41424344
+        mov %r1, %r10
+        add %r1, -8
+        mov %r2, 4
+        mov %r6, 99
+        call 7
+        add %r0, %r6
+        exit
+    """
+    assert machine(text, helpers={7: read}).run() == 8 + 99
+    assert seen == [b"DCBA"]
+
+
+def test_unknown_helper_and_callx() -> None:
+    assert "bpf_ktime_get_ns (id 5) is not available" in fault("call 5\nexit").reason
+    err = fault("mov %r2, 9\ncall %r2\nexit", helpers={5: lambda *a: 0})
+    assert err.pc == 1 and "callx to 0x9" in err.reason
+
+
+def test_helper_returned_memory_becomes_accessible() -> None:
+    buf = (ctypes.c_ubyte * 16)(*range(16))
+    address = ctypes.addressof(buf)
+    text = "call 1\njeq %r0, 0, out\nldxdw %r0, [%r0+8]\nout:\nexit"
+    helpers = {1: lambda *a: address}
+    m = machine(text, helpers=helpers, returns_memory={1: lambda *a: (16, True)})
+    assert m.run() == int.from_bytes(bytes(range(8, 16)), "little")
+    assert "invalid read" in fault(text, helpers=helpers).reason  # not declared as memory
+    oob = machine("call 1\nldxdw %r0, [%r0+9]\nexit", helpers=helpers,
+                  returns_memory={1: lambda *a: (16, True)})
+    with pytest.raises(RuntimeFault):
+        oob.run()
+
+
+def test_read_only_global_data() -> None:
+    data = (ctypes.c_ubyte * 8)(1, 2, 3, 4, 5, 6, 7, 8)
+    region = FixedRegion(ctypes.addressof(data), 8, False, ".rodata")
+    m = machine("lddw %r1, map_idx_value(0, 4)\nldxw %r0, [%r1+0]\nexit",
+                map_values=[ctypes.addressof(data)], regions=[region])
+    assert m.run() == 0x08070605
+    err = fault("lddw %r1, map_idx_value(0, 0)\nstb [%r1+0], 1\nexit",
+                map_values=[ctypes.addressof(data)], regions=[region])
+    assert "read-only .rodata" in err.reason
+
+
+def test_unbound_map_is_a_fault() -> None:
+    assert "map #0 is not available" in fault("lddw %r1, map_idx(0)\nexit").reason
+
+
+def test_bpf_loop_runs_the_callback() -> None:
+    text = """
+        stdw [%r10-8], 0
+        mov %r1, 10
+        lddw %r2, func(cb)
+        mov %r3, %r10
+        add %r3, -8
+        mov %r4, 0
+        mov %r6, 5
+        call bpf_loop
+        ldxdw %r1, [%r10-8]
+        lsh %r0, 32
+        or %r0, %r1
+        add %r0, %r6
+        exit
+    cb: ldxdw %r3, [%r2+0]       # ctx += index; stop after index 6
+        add %r3, %r1
+        stxdw [%r2+0], %r3
+        mov %r6, 1000             # callee-saved: must not leak to the caller
+        mov %r0, 0
+        jne %r1, 6, +1
+        mov %r0, 1
+        exit
+    """
+    m = machine(text, helpers=with_bpf_loop({}))
+    assert m.run() == (7 << 32) | (0 + 1 + 2 + 3 + 4 + 5 + 6) + 5
+
+
+def test_bpf_loop_refuses_flags_and_non_functions() -> None:
+    m = machine("mov %r1, 1\nlddw %r2, func(cb)\nmov %r4, 1\ncall bpf_loop\nexit\ncb: exit",
+                helpers=with_bpf_loop({}))
+    assert m.run() == (1 << 64) - 22
+    err = fault("mov %r1, 1\nmov %r2, 3\ncall bpf_loop\nexit", helpers=with_bpf_loop({}))
+    assert err.pc == 2 and "not the address of a subprogram" in err.reason
+
+
+def test_instruction_limit_stops_a_loop() -> None:
+    insns = assemble("loop: ja loop\nexit")
+    m = Machine(insns, limit=1000)
+    with pytest.raises(RuntimeFault, match="instruction limit of 1000 exceeded"):
+        m.run()
+    assert m.executed == 1000
+
+
+def test_legacy_packet_loads_are_big_endian_and_bounded() -> None:
+    m = machine("ldabsh 1\nmov %r6, %r0\nmov %r2, 2\nldindw %r2, 0\nadd %r0, %r6\nexit")
+    assert m.run(bytes([0, 0x12, 0x34, 0, 0, 0, 1])) == 0x1234 + 0x34000000
+    assert "outside the 3-byte input" in fault("ldabsw 0\nexit", b"abc").reason
+
+
+def test_atomics_on_input_memory() -> None:
+    m = machine("mov %r2, 5\nlock fetch add [%r1+0], %r2\nmov %r0, %r2\nexit")
+    assert m.run((10).to_bytes(8, "little")) == 10
+    assert m.mem.input_bytes() == (15).to_bytes(8, "little")
