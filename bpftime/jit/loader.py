@@ -72,6 +72,17 @@ def native_library() -> ctypes.CDLL:
     return _LIB[0]
 
 
+def runtime_helper_address(helper_id: int) -> int:
+    """The native runtime's implementation of a helper, or 0 if it lacks it."""
+    lib = native_library()
+    lookup = getattr(lib, "bpftime_helper_address", None)
+    if lookup is None:
+        return 0
+    lookup.restype = ctypes.c_void_p
+    lookup.argtypes = [ctypes.c_int]
+    return lookup(helper_id) or 0
+
+
 @dataclass
 class LoadedImage:
     """An image mapped executable in this process, its slots filled."""

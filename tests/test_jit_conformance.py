@@ -1,0 +1,54 @@
+"""The JIT through the run pipeline on the whole conformance suite: every test file
+gives its `-- result`, every negative file fails."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bpftime.errors import BpftimeError
+from bpftime.runner import execute, load_runnable
+from conftest import CONFORMANCE
+from jit_support import require_native_images
+
+TESTS = sorted((CONFORMANCE / "tests").glob("*.data"))
+NEGATIVE = sorted((CONFORMANCE / "negative").glob("*.data"))
+NEEDS_VERIFIER = {"error.data": "needs the verifier: pointer leak in r0"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _native() -> None:
+    require_native_images()
+
+
+@pytest.mark.parametrize("path", TESTS, ids=lambda p: p.name)
+def test_conformance(path: Path) -> None:
+    runnable = load_runnable(path)
+    assert runnable.expected is not None
+    assert execute(runnable, "jit").result == runnable.expected
+
+
+def _negative_params():
+    for path in NEGATIVE:
+        marks = []
+        if path.name in NEEDS_VERIFIER:
+            marks.append(pytest.mark.xfail(strict=True, reason=NEEDS_VERIFIER[path.name]))
+        yield pytest.param(path, id=path.name, marks=marks)
+
+
+@pytest.mark.parametrize("path", _negative_params())
+def test_negative_fails(path: Path) -> None:
+    try:
+        runnable = load_runnable(path)
+        result = execute(runnable, "jit")
+    except BpftimeError as err:
+        assert str(err) and "\n" not in str(err)
+        return
+    assert runnable.expected is not None, f"ran to {result.result:#x} though the file says it is invalid"
+    assert result.result != runnable.expected
+
+
+def test_repeat_reports_time_per_run() -> None:
+    result = execute(load_runnable(CONFORMANCE / "tests" / "prime.data"), "jit", repeat=1000)
+    assert result.result == 1
+    assert result.ns_per_run is not None and 0 < result.ns_per_run < 100_000
