@@ -2,6 +2,7 @@
 
     load_development(path, host=None) -> Development
     load_deployment(path, host=None) -> Deployment   (classes with their verifier Policy)
+    check_externs(policy, obj)                       (an object's externs against the grants)
 
 Every problem with a spec raises `bpftime.errors.LoadError` (exit code 2) whose message
 is `file:line:column: what is wrong`. `host` overrides the host binary the specs name.
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bpftime.eim.model import (Deployment, Development, EntryPoint, Extension, ExtensionClass)
+from bpftime.eim.externs import check_externs
+from bpftime.eim.model import Deployment, Development, EntryPoint, Extension, ExtensionClass
 
-__all__ = ["load_development", "load_deployment", "Deployment", "Development", "EntryPoint",
-           "Extension", "ExtensionClass"]
+__all__ = ["load_development", "load_deployment", "check_externs", "Deployment", "Development",
+           "EntryPoint", "Extension", "ExtensionClass"]
 
 
 def load_development(path: str | Path, host: str | Path | None = None) -> Development:

@@ -161,6 +161,8 @@ def compose_file(path: Path) -> Node:
     except yaml.MarkedYAMLError as err:
         where = _where(str(path), err.problem_mark or err.context_mark)
         problem = err.problem or err.context or "malformed YAML"
+        if err.problem and err.context and err.context_mark is not None:
+            problem += f" ({err.context} started at line {err.context_mark.line + 1})"
         raise where.error(f"malformed YAML: {problem}") from None
     except yaml.YAMLError as err:
         raise LoadError(f"{path}: malformed YAML: {err}") from None
