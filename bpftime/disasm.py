@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 from bpftime.asm import ALU_OPS, ATOMIC_NAMES, JUMP_OPS, PSEUDO_NAMES, SIZE_SUFFIX
 from bpftime.isa import (
-    OPCODE_CALLX, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo, check_insn,
+    OPCODE_CALL, OPCODE_CALLX, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo, check_insn,
 )
 
 _ALU_NAMES = {v: k for k, v in ALU_OPS.items()}
@@ -177,10 +177,10 @@ def disassemble(insns: list[Insn], notes: Note | None = None,
     pc = 0
     while pc < len(insns):
         insn = insns[pc]
-        for text in (headers or {}).get(pc, ()):
-            lines.append(f"    # {text}")
         if pc in labels:
             lines.append(f"{labels[pc]}:")
+        for text in (headers or {}).get(pc, ()):
+            lines.append(f"    # {text}")
         body = format_insn(insn, pc, labels)
         note = notes(pc, insn) if callable(notes) else (notes or {}).get(pc)
         comment = ": ".join(part for part in (str(pc) if show_pc else "", note or "") if part)
@@ -190,3 +190,11 @@ def disassemble(insns: list[Insn], notes: Note | None = None,
         pc += insn.slots
     return "\n".join(lines) + "\n"
 
+
+
+def helper_notes(insns: list[Insn]) -> dict[int, str]:
+    """`bpf_NAME` for every helper call (kernel helper ids)."""
+    from bpftime.kernel_abi import helper_name
+
+    return {pc: helper_name(insn.imm) for pc, insn in enumerate(insns)
+            if insn.opcode == OPCODE_CALL and insn.src == CallKind.HELPER and not check_insn(insn)}

@@ -118,3 +118,40 @@ def test_format_insn(hexbytes: str, text: str) -> None:
 def test_format_invalid_insn_names_reason() -> None:
     text = format_insn(Insn(0x07, 0, 1, 0, 1), 3)
     assert text.startswith(".invalid 0710") and "reserved field src" in text
+
+
+def _cli_disasm(capsys, *args) -> tuple[int, str, str]:
+    from cli.main import main
+
+    code = main(["disasm", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_disasm_of_an_object_is_annotated_and_reassembles(capsys, bpf_object) -> None:
+    from bpftime.elf import load_object
+
+    path = bpf_object("globals")
+    obj = load_object(path)
+    code, out, err = _cli_disasm(capsys, path, "--prog", "on_work")
+    assert code == 0 and err == ""
+    assert out.startswith("# program on_work: section uprobe")
+    assert "# 5: map names" in out                          # map by name
+    assert "bpf_map_lookup_elem" in out                    # helper by name
+    assert "call local accumulate" in out and "\naccumulate:\n" in out  # local-call target
+    assert "globals.bpf.c:43: hits++;" in out              # source line from BTF line info
+    assert "data hits (globals.data)" in out               # global variable by name
+    assert encode(assemble(out)) == encode(obj.program("on_work").insns)
+
+
+def test_cli_disasm_of_assembly_and_data_files(capsys) -> None:
+    from conftest import REPO
+
+    code, out, _ = _cli_disasm(capsys, REPO / "examples" / "hello" / "hello.asm")
+    assert code == 0 and "ldxb %r5, [%r4]" in out and "ja L3" in out
+    source = (REPO / "examples" / "hello" / "hello.asm").read_text()
+    assert encode(assemble(out)) == encode(assemble(source))
+    code, out, _ = _cli_disasm(capsys, CONFORMANCE / "tests" / "lddw.data")
+    assert out == "    lddw %r0, 0x1122334455667788\n    exit\n"
+    code, _, err = _cli_disasm(capsys, CONFORMANCE / "negative" / "invalid_label.data")
+    assert code == 1 and "unknown label 'NOT_A_LABEL'" in err and err.count("\n") == 1
