@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bpftime.errors import BpftimeError
-from bpftime.jit.loader import native_library
+from bpftime.runtime.native import native_library
 
 
 def require_native_images() -> None:

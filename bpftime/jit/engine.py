@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bpftime.errors import LoadError
 from bpftime.jit.codegen import compile_program
-from bpftime.jit.loader import LoadedImage, Resolver, runtime_helper_address, slot_values
+from bpftime.jit.loader import LoadedImage, Resolver, slot_values
 from bpftime.jit.xdp import XdpContext, rewrite_xdp_context
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class JitExecutor:
             harness = ctypes.cast(_HARNESS, ctypes.c_void_p).value or 0
             helper = {i: harness for i in runnable.helpers}.get
         else:
-            helper = runtime_helper_address
+            from bpftime.runtime.helpers import helper_address as helper
         resolver = Resolver(helper=lambda i: helper(i) or 0)
         image = compile_program(insns, helper_available=lambda i: bool(resolver.helper(i)))
         self.loaded = LoadedImage(image, slot_values(image, resolver))

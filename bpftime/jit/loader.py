@@ -1,30 +1,25 @@
 """Linking and running program images in this process (for `bpftime run` and tests).
 
 `slot_values` computes every link-table slot from a `Resolver`; `LoadedImage` maps
-the image with the native runtime's `bpftime_image_map` and calls its entry as
+the image with the native runtime (`bpftime.runtime.image.map_image`) and calls its entry as
 `uint64_t prog(void *ctx, uint64_t len)`. `LoadedImage.repeat` times N runs in a
 native loop (itself a tiny JIT-emitted function), like BPF_PROG_TEST_RUN's repeat.
 """
 from __future__ import annotations
 
 import ctypes
-import importlib.util
-import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from bpftime.errors import BpftimeError
 from bpftime.jit import x86
 from bpftime.jit.errors import LinkError
 from bpftime.jit.image import ProgramImage, Slot, SlotKind
+from bpftime.runtime.image import map_image
 
 PROG = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64)
 REPEAT = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p,
                           ctypes.c_uint64, ctypes.c_uint64)
-
-
-_LIB: list[ctypes.CDLL] = []
 
 
 @dataclass
@@ -62,54 +57,18 @@ def slot_values(image: ProgramImage, resolver: Resolver) -> list[int]:
     return values
 
 
-def native_library() -> ctypes.CDLL:
-    """The native runtime library (bpftime/_native*.so) with the image functions typed."""
-    if not _LIB:
-        spec = importlib.util.find_spec("bpftime._native")
-        if spec is None or spec.origin is None:
-            raise BpftimeError("the native runtime is not built (pip install -e . builds it)")
-        _LIB.append(ctypes.CDLL(spec.origin, use_errno=True))
-    return _LIB[0]
-
-
-def runtime_helper_address(helper_id: int) -> int:
-    """The native runtime's implementation of a helper, or 0 if it lacks it."""
-    lib = native_library()
-    lookup = getattr(lib, "bpftime_helper_address", None)
-    if lookup is None:
-        return 0
-    lookup.restype = ctypes.c_void_p
-    lookup.argtypes = [ctypes.c_int]
-    return lookup(helper_id) or 0
-
-
-@dataclass
 class LoadedImage:
-    """An image mapped executable in this process, its slots filled."""
+    """An image mapped executable in this process (by the native runtime), its
+    slots filled with `values`."""
 
-    image: ProgramImage
-    values: list[int]
-    base: int = 0
-    _lib: ctypes.CDLL | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self._lib = native_library()
-        self._lib.bpftime_image_map.restype = ctypes.c_void_p
-        self._lib.bpftime_image_map.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t,
-                                                ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t]
-        self._lib.bpftime_image_unmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        blob = self.image.code.ljust(self.image.size, b"\0")
-        table = (ctypes.c_uint64 * max(1, len(self.values)))(*self.values)
-        base = self._lib.bpftime_image_map(blob, len(blob), self.image.slots_offset, table,
-                                           len(self.values))
-        if not base:
-            raise BpftimeError(f"cannot map the program image: {_errno_text()}")
-        self.base = base
-        self._fn = PROG(base + self.image.entry_offset)
+    def __init__(self, image: ProgramImage, values: list[int]):
+        self.image = image
+        self.mapped = map_image(image.code.ljust(image.size, b"\0"), image.slots_offset, values)
+        self._fn = PROG(self.entry)
 
     @property
     def entry(self) -> int:
-        return self.base + self.image.entry_offset
+        return self.mapped.base + self.image.entry_offset
 
     def __call__(self, ctx: int, length: int) -> int:
         return self._fn(ctx, length)
@@ -122,20 +81,13 @@ class LoadedImage:
         return r0, (time.perf_counter_ns() - start) / n
 
     def close(self) -> None:
-        if self.base and self._lib is not None:
-            self._lib.bpftime_image_unmap(self.base, self.image.size)
-            self.base = 0
+        self.mapped.close()
 
     def __enter__(self) -> "LoadedImage":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _errno_text() -> str:
-    err = ctypes.get_errno()
-    return os.strerror(err) if err else "unknown error"
 
 
 class _RepeatLoop:
