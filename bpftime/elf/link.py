@@ -34,32 +34,32 @@ class CodeSection:
     def __init__(self, image: ElfImage, sec: Section):
         self.sec = sec
         if sec.nobits or sec.size % 8:
-            raise image.error(sec.name, f"code size {sec.size} is not a multiple of 8")
+            raise image.error(f"section {sec.name}", f"code size {sec.size} is not a multiple of 8")
         try:
             self.insns = decode(sec.data)
         except DecodeError as err:
-            raise image.error(sec.name, str(err)) from None
+            raise image.error(f"section {sec.name}", str(err)) from None
         self.relocs: dict[int, ElfReloc] = {}
         for r in image.relocs.get(sec.index, []):
             if r.offset % 8:
-                raise image.error(sec.name, f"relocation at offset {r.offset:#x} is not on an instruction")
+                raise image.error(f"section {sec.name}", f"relocation at offset {r.offset:#x} is not on an instruction")
             self.relocs[r.offset // 8] = r
         for i, insn in enumerate(self.insns):
             if insn.is_lddw and i + 1 in self.relocs:
-                raise image.error(sec.name, f"relocation at offset {(i + 1) * 8:#x} points into the second half of a lddw")
+                raise image.error(f"section {sec.name}", f"relocation at offset {(i + 1) * 8:#x} points into the second half of a lddw")
         self.functions: dict[int, Function] = {}
         for sym in image.symbols:
             if sym.shndx != sec.index or sym.type != "STT_FUNC":
                 continue
             if sym.value % 8 or sym.size % 8 or sym.size == 0 or sym.value + sym.size > sec.size:
-                raise image.error(sec.name, f"function '{sym.name}' at {sym.value:#x} (+{sym.size}) "
+                raise image.error(f"section {sec.name}", f"function '{sym.name}' at {sym.value:#x} (+{sym.size}) "
                                   "is not a whole run of instructions in the section")
             f = Function(sym.name, sec.index, sym.value // 8, sym.size // 8)
             self.functions[f.start] = f
         ends = sorted((f.start, f.start + f.count, f.name) for f in self.functions.values())
         for (_, end, name), (start, _, other) in zip(ends, ends[1:]):
             if start < end:
-                raise image.error(sec.name, f"functions '{name}' and '{other}' overlap")
+                raise image.error(f"section {sec.name}", f"functions '{name}' and '{other}' overlap")
 
 
 class Linker:
@@ -76,7 +76,7 @@ class Linker:
             if code.sec.name == ".text":
                 continue
             if not code.functions:
-                raise self.image.error(code.sec.name, "code section without a function symbol")
+                raise self.image.error(f"section {code.sec.name}", "code section without a function symbol")
             attach = parse_attach(code.sec.name, f"{self.image.path}: ")
             for f in sorted(code.functions.values(), key=lambda f: f.start):
                 out.append(self._link(f, attach))
@@ -128,7 +128,7 @@ class Linker:
         slot = f.start + pos
         insn = prog.insns[at]
         r = code.relocs.get(slot)
-        where = f"{code.sec.name}: instruction {slot}"
+        where = f"section {code.sec.name}: instruction {slot}"
         if r is None:
             if insn.is_local_call:
                 return self._function_at(code.sec.index, slot + 1 + insn.imm, where)

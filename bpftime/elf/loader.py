@@ -37,11 +37,11 @@ def _btf(image: ElfImage) -> tuple[Btf | None, BtfExt | None]:
     ext_sec = image.section(".BTF.ext")
     if sec is None:
         if ext_sec is not None:
-            raise image.error(".BTF.ext", "present without a .BTF section")
+            raise image.error("section .BTF.ext", "present without a .BTF section")
         return None, None
-    btf = parse_btf(sec.data, f"{image.path}: .BTF")
+    btf = parse_btf(sec.data, f"{image.path}: section .BTF")
     _fix_datasecs(image, btf)
-    ext = parse_btf_ext(ext_sec.data, btf, f"{image.path}: .BTF.ext") if ext_sec is not None else None
+    ext = parse_btf_ext(ext_sec.data, btf, f"{image.path}: section .BTF.ext") if ext_sec is not None else None
     return btf, ext
 
 
@@ -70,5 +70,5 @@ def _kern_version(image: ElfImage) -> int:
     if sec is None:
         return 0
     if len(sec.data) != 4:
-        raise image.error("version", f"expected 4 bytes, found {len(sec.data)}")
+        raise image.error("section version", f"expected 4 bytes, found {len(sec.data)}")
     return struct.unpack("<I", sec.data)[0]

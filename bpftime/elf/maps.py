@@ -71,31 +71,31 @@ def _legacy_maps(image: ElfImage, sec: Section, table: MapTable) -> None:
     syms = sorted((s for s in image.symbols if s.shndx == sec.index and s.type != "STT_SECTION"),
                   key=lambda s: s.value)
     if not syms:
-        raise image.error(sec.name, "section has data but no map symbols")
+        raise image.error(f"section {sec.name}", "section has data but no map symbols")
     def_size = sec.size // len(syms)
     if def_size < 16 or sec.size % len(syms):
-        raise image.error(sec.name, f"{sec.size} bytes do not divide into {len(syms)} struct bpf_map_def")
+        raise image.error(f"section {sec.name}", f"{sec.size} bytes do not divide into {len(syms)} struct bpf_map_def")
     for s in syms:
         if s.value % def_size or s.value + def_size > sec.size:
-            raise image.error(sec.name, f"map '{s.name}' at offset {s.value} is not a whole bpf_map_def")
+            raise image.error(f"section {sec.name}", f"map '{s.name}' at offset {s.value} is not a whole bpf_map_def")
         raw = (sec.data[s.value:s.value + min(def_size, 20)] if sec.type != SHT_NOBITS else b"").ljust(20, b"\0")
         mtype, key, value, entries, flags = struct.unpack("<5I", raw)
-        idx = table.add(MapDef(s.name, _map_type(image, sec.name, s.name, mtype), key, value,
+        idx = table.add(MapDef(s.name, _map_type(image, f"section {sec.name}", s.name, mtype), key, value,
                                entries, flags, section=sec.name))
         table.by_symbol[(sec.index, s.value)] = idx
 
 
 def _btf_maps(image: ElfImage, sec: Section, btf: Btf | None, table: MapTable) -> None:
     if btf is None:
-        raise image.error(sec.name, "BTF-defined maps need a .BTF section")
+        raise image.error(f"section {sec.name}", "BTF-defined maps need a .BTF section")
     datasec = btf.find(".maps", Kind.DATASEC)
     if datasec is None:
-        raise image.error(".BTF", "no DATASEC '.maps' describing the .maps section")
+        raise image.error("section .BTF", "no DATASEC '.maps' describing the .maps section")
     for info in datasec.secinfos:
         var = btf.type(info.type)
         if var.kind != Kind.VAR:
-            raise image.error(".BTF", f"DATASEC .maps entry {var.id} is {var.kind.name}, not VAR")
-        where = f"{sec.name}: map '{var.name}'"
+            raise image.error("section .BTF", f"DATASEC .maps entry {var.id} is {var.kind.name}, not VAR")
+        where = f"section {sec.name}: map '{var.name}'"
         m = _btf_map_def(image, btf, var.name, var.type, where, 0)
         idx = table.add(m)
         table.by_symbol[(sec.index, info.offset)] = idx
@@ -165,7 +165,7 @@ def _inner_map_slots(image: ElfImage, sec: Section, btf: Btf, datasec, table: Ma
     """`.values = { [i] = &inner }` of map-in-map definitions: ABS64 relocations in .maps."""
     for r in image.relocs.get(sec.index, []):
         sym = image.symbols[r.symbol]
-        where = f"{image.rel_names[sec.index]}: relocation at {r.offset:#x}"
+        where = f"section {image.rel_names[sec.index]}: relocation at {r.offset:#x}"
         if r.type != R_BPF_64_ABS64:
             raise image.error(where, f"unexpected relocation type {r.type} in .maps")
         target = table.by_symbol.get((sym.shndx, sym.value))
@@ -195,7 +195,7 @@ def _data_map(image: ElfImage, sec: Section, btf: Btf | None, obj_name: str, tab
     for r in image.relocs.get(sec.index, []):
         width = {R_BPF_64_ABS64: 8, R_BPF_64_ABS32: 4}.get(r.type)
         if width is None or r.offset + width > sec.size:
-            raise image.error(image.rel_names[sec.index],
+            raise image.error(f"section {image.rel_names[sec.index]}",
                               f"relocation at {r.offset:#x}: unsupported type {r.type} or out of range")
         m.data_relocs[r.offset] = image.label(image.symbols[r.symbol])
     table.by_data_section[sec.index] = table.add(m)

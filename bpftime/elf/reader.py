@@ -191,9 +191,9 @@ def _read_symbols(elf: ELFFile, image: ElfImage, raw: bytes) -> list[Symbol]:
         raise image.error("symbol table", f"expected one SHT_SYMTAB section, found {len(tables)}")
     tab = tables[0]
     if tab.size % _SYM_SIZE:
-        raise image.error(tab.name, f"size {tab.size} is not a multiple of the symbol size {_SYM_SIZE}")
+        raise image.error(f"section {tab.name}", f"size {tab.size} is not a multiple of the symbol size {_SYM_SIZE}")
     if not 0 < tab.link < len(image.sections):
-        raise image.error(tab.name, f"string table index {tab.link} is out of range")
+        raise image.error(f"section {tab.name}", f"string table index {tab.link} is out of range")
     strtab = image.sections[tab.link].data
     symbols = []
     with _pyelftools(image.path, tab.name):
@@ -203,7 +203,7 @@ def _read_symbols(elf: ELFFile, image: ElfImage, raw: bytes) -> list[Symbol]:
             shndx = e["st_shndx"]
             shndx = _SHN_NAMES.get(shndx, SHN_LORESERVE) if isinstance(shndx, str) else shndx
             if shndx >= len(image.sections) and shndx < SHN_LORESERVE:
-                raise image.error(tab.name, f"symbol {i} refers to section {shndx}, which does not exist")
+                raise image.error(f"section {tab.name}", f"symbol {i} refers to section {shndx}, which does not exist")
             name = _cstring(strtab, e["st_name"], image.path, f"{tab.name} symbol {i}", "name")
             symbols.append(Symbol(i, name, e["st_value"], e["st_size"], e["st_info"]["type"],
                                   e["st_info"]["bind"], shndx))
@@ -215,9 +215,9 @@ def _read_relocs(elf: ELFFile, image: ElfImage) -> None:
         if sec.type != SHT_REL:
             continue
         if sec.size % _REL_SIZE:
-            raise image.error(sec.name, f"size {sec.size} is not a multiple of the relocation size {_REL_SIZE}")
+            raise image.error(f"section {sec.name}", f"size {sec.size} is not a multiple of the relocation size {_REL_SIZE}")
         if not 0 < sec.info < len(image.sections):
-            raise image.error(sec.name, f"target section {sec.info} is out of range")
+            raise image.error(f"section {sec.name}", f"target section {sec.info} is out of range")
         target = image.sections[sec.info]
         if target.name.startswith(_UNUSED_RELOC_TARGETS):
             continue  # debug info: the loader never reads it
@@ -226,10 +226,10 @@ def _read_relocs(elf: ELFFile, image: ElfImage) -> None:
             r_offset, r_info = struct.unpack_from("<QQ", sec.data, i * _REL_SIZE)
             sym, rtype = r_info >> 32, r_info & 0xFFFFFFFF
             if sym >= len(image.symbols) or sym == 0:
-                raise image.error(sec.name, f"relocation {i} refers to symbol {sym}, which does not exist "
+                raise image.error(f"section {sec.name}", f"relocation {i} refers to symbol {sym}, which does not exist "
                                   f"(the symbol table has {len(image.symbols)})")
             if r_offset >= target.size:
-                raise image.error(sec.name, f"relocation {i} at offset {r_offset:#x} lies outside "
+                raise image.error(f"section {sec.name}", f"relocation {i} at offset {r_offset:#x} lies outside "
                                   f"section {target.name} ({target.size} bytes)")
             entries.append(ElfReloc(r_offset, sym, rtype))
         image.relocs.setdefault(sec.info, []).extend(entries)
