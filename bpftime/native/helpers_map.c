@@ -91,6 +91,16 @@ HELPER(map_peek_elem)
     return ERR(EINVAL);
 }
 
+/* tail_call(ctx, prog_array, index): the target's entry address, 0 if none */
+HELPER(tail_call)
+{
+    struct bpftime_map *m = MAP(r2);
+    uint32_t index = (uint32_t)r3;
+    if (m->type != MAP_PROG_ARRAY || index >= m->max_entries)
+        return 0;
+    return __atomic_load_n((uint64_t *)map_data(m) + index, __ATOMIC_ACQUIRE);
+}
+
 /* perf_event_output(ctx, map, flags, data, size) */
 HELPER(perf_event_output)
 {
