@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from bpftime.helper_protos import PROTOS, TRACING_HELPERS
+
 
 class ValueKind(str, Enum):
     INT = "int"     # u8..u64 / i8..i64
@@ -112,3 +114,17 @@ class Policy:
     max_instructions: int | None = None   # static bound per invocation
     max_memory: int | None = None         # bytes of maps + stack
     allow_pointer_leak: bool = False      # pointers into maps / as return value
+    input_size: int = 0                   # MEMORY context: bytes at r1, the value of r2
+
+
+def default_tracing_policy(context: ContextKind = ContextKind.PT_REGS) -> Policy:
+    """The class of a bare object (no spec), like a kernel uprobe: the standard
+    tracing helpers and probe_read_user, no host writes, no host calls, no return."""
+    return Policy(class_name="default", context=context, helpers=TRACING_HELPERS)
+
+
+def memory_policy(input_size: int) -> Policy:
+    """The class `bpftime run` uses: r1 points to `input_size` writable bytes, r2
+    holds that size; every helper bpftime knows may be called."""
+    return Policy(class_name="run", context=ContextKind.MEMORY, helpers=frozenset(PROTOS),
+                  input_size=input_size)

@@ -1,0 +1,550 @@
+"""The walk: abstract interpretation of every path, with state pruning.
+
+Paths are explored depth first, as the kernel does. At prune points (jump targets
+and branch fall-throughs) the state is compared with the fully explored states seen
+there; a subsumed state ends its path. Each checkpoint records the longest path
+through it, so a pruned path still contributes a sound instruction bound: its prefix
+plus the longest continuation from the state that subsumed it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from bpftime.isa import (Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo, FP,
+                         MAX_CALL_FRAMES, STACK_SIZE)
+from bpftime.kernel_abi import MapType
+from bpftime.verifier import calls
+from bpftime.verifier.context import Context
+from bpftime.verifier.diag import Refusal, Rejected, insn_text
+from bpftime.verifier.liveness import live_registers
+from bpftime.verifier.policy import ContextKind, Policy
+from bpftime.verifier.scalar import (EQ, NE, SLE, SLT, ULE, ULT, EmptyScalar, Scalar, U32,
+                                     UNKNOWN_SCALAR, alu, refine, relation, signed)
+from bpftime.verifier.state import (EMPTY_SLOT, NOT_INIT, NULLABLE, Frame, Kind, Mem, Reg,
+                                    Slot, State, ZERO, const, fmt_reg, fmt_state, scalar, subsumes)
+
+BPF_F_RDONLY_PROG = 1 << 7
+MAX_VAR_OFF = 1 << 29
+MAX_STATES_PER_INSN = 32
+
+
+@dataclass(eq=False)
+class Checkpoint:
+    pc: int
+    state: State
+    parent: "Checkpoint | None"
+    depth: int                 # instructions executed before reaching it
+    branches: int = 1          # paths through it still being explored
+    max_total: int = 0         # longest complete path through it
+
+
+def loaded_scalar(size: int, sign: bool) -> Scalar:
+    if size == 8:
+        return UNKNOWN_SCALAR
+    bits = 8 * size
+    if sign:
+        return Scalar.srange(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    return Scalar.urange(0, (1 << bits) - 1)
+
+
+class Walker:
+    """Verifies one program; `run()` returns the statistics or raises Rejected."""
+
+    def __init__(self, insns: list[Insn], maps: list, policy: Policy, externs: list,
+                 line_info: list | None, name: str, budget: int,
+                 log: Callable[[str], None] | None):
+        self.insns, self.maps, self.policy, self.externs = insns, maps, policy, externs
+        self.line_info = sorted(line_info or [], key=lambda li: li.insn)
+        self.name, self.budget, self.log = name, budget, log
+        self.ctx = Context(policy) if policy.context != ContextKind.MEMORY else None
+        self.live = live_registers(insns)
+        self.prune_points = self._prune_points()
+        self.checkpoints: dict[int, list[Checkpoint]] = {}
+        self.processed = 0
+        self.longest = 0
+        self.next_id = 0
+        self.stack_depth: dict[int, int] = {0: 0}   # subprogram start -> bytes used
+        self.call_edges: dict[int, set[tuple[int, int]]] = {}  # caller -> {(callsite, callee)}
+        self.maps_used: set[int] = set()
+
+    # --- set-up ----------------------------------------------------------------
+    def _prune_points(self) -> set[int]:
+        points = {0}
+        pc = 0
+        while pc < len(self.insns):
+            insn = self.insns[pc]
+            target = insn.jump_target(pc)
+            if target is not None:
+                points.add(target)
+                if not insn.is_call:
+                    points.add(pc + 1)
+            if insn.is_lddw and insn.src == Pseudo.FUNC:
+                points.add(pc + 2 + insn.imm)
+            pc += insn.slots
+        return points
+
+    def initial_state(self) -> State:
+        regs = [NOT_INIT] * 11
+        regs[FP] = Reg(Kind.STACK, ZERO, frame=0)
+        if self.ctx is None:
+            size = self.policy.input_size
+            regs[1] = Reg(Kind.MEM, ZERO, mem=Mem("input", size, writable=True))
+            regs[2] = const(size)
+        else:
+            regs[1] = Reg(Kind.CTX, ZERO)
+        return State([Frame(regs, {}, -1, 0)])
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    # --- the walk ------------------------------------------------------------
+    def run(self) -> None:
+        pending: list[tuple[int, State, Checkpoint | None, int, int]] = [
+            (0, self.initial_state(), None, 0, -1)]
+        while pending:
+            pc, st, parent, depth, origin = pending.pop()
+            if self.log and origin >= 0:
+                self.log(f"from {origin} to {pc}: {fmt_state(st, self.maps)}")
+            self._explore(pc, st, parent, depth, pending)
+
+    def _explore(self, pc: int, st: State, parent: Checkpoint | None, depth: int,
+                 pending: list) -> None:
+        limit = self.policy.max_instructions
+        while True:
+            if pc in self.prune_points:
+                try:
+                    hit = self._lookup(pc, st)
+                except Refusal as r:
+                    raise self.rejected(pc, r, st) from None
+                if hit is not None:
+                    if self.log:
+                        self.log(f"{pc}: safe (state seen before, longest continuation "
+                                 f"{hit.max_total - hit.depth})")
+                    self._end(parent, depth + hit.max_total - hit.depth, pc, st)
+                    return
+                cp = Checkpoint(pc, st.copy(), parent, depth)
+                seen = self.checkpoints.setdefault(pc, [])
+                seen.append(cp)
+                if len(seen) > MAX_STATES_PER_INSN:
+                    seen.pop(0)
+                parent = cp
+            self.processed += 1
+            depth += 1
+            insn = self.insns[pc]
+            try:
+                if self.processed > self.budget:
+                    raise Refusal(f"unbounded loop or program too complex: the budget of "
+                                  f"{self.budget} processed instructions is exhausted")
+                if limit is not None and depth > limit:
+                    raise Refusal(f"instruction bound over the class's limit: a path executes "
+                                  f"more than {limit} instructions "
+                                  f"(class {self.policy.class_name})")
+                nxt = self.step(pc, insn, st)
+            except Refusal as r:
+                raise self.rejected(pc, r, st) from None
+            if self.log:
+                self.log(f"{pc}: {insn_text(insn, pc)}  ; {fmt_state(st, self.maps)}")
+            if not nxt:
+                self._end(parent, depth, pc, st)
+                return
+            if len(nxt) == 2:
+                other_pc, other = nxt[1]
+                if parent is not None:
+                    parent.branches += 1
+                pending.append((other_pc, other, parent, depth, pc))
+            pc, st = nxt[0]
+
+    def _lookup(self, pc: int, st: State) -> Checkpoint | None:
+        # an outer frame resumes after its call: r0..r5 are written before any read
+        live = [self.live[f.callsite + 1] & ~0x3F for f in st.frames[1:]]
+        live.append(self.live[pc])
+        for cp in self.checkpoints.get(pc, ()):
+            if cp.branches == 0:
+                if subsumes(cp.state, st, live):
+                    return cp
+            elif subsumes(cp.state, st, live, exact=True):
+                raise Refusal(f"infinite loop detected: the state at instruction {pc} repeats "
+                              f"with nothing changed (unbounded loop)")
+        return None
+
+    def _end(self, parent: Checkpoint | None, total: int, pc: int, st: State) -> None:
+        limit = self.policy.max_instructions
+        if limit is not None and total > limit:
+            raise self.rejected(pc, Refusal(
+                f"instruction bound over the class's limit: a path executes {total} "
+                f"instructions, the limit of class {self.policy.class_name} is {limit}"), st)
+        self.longest = max(self.longest, total)
+        cp = parent
+        while cp is not None and cp.max_total < total:
+            cp.max_total = total
+            cp = cp.parent
+        cp = parent
+        while cp is not None:
+            cp.branches -= 1
+            if cp.branches:
+                break
+            cp = cp.parent
+
+    def rejected(self, pc: int | None, r: Refusal, st: State | None) -> Rejected:
+        pc = r.pc if r.pc is not None else pc
+        text = insn_text(self.insns[pc], pc) if pc is not None else ""
+        return Rejected(self.name, pc, text, r.rule,
+                        fmt_state(st, self.maps) if st is not None else "",
+                        self.source_line(pc) if pc is not None else None)
+
+    def source_line(self, pc: int) -> str | None:
+        best = None
+        for li in self.line_info:
+            if li.insn > pc:
+                break
+            best = li
+        if best is None:
+            return None
+        return f"{best.file}:{best.line}: {best.source.strip()}"
+
+    # --- registers ---------------------------------------------------------------
+    def read(self, st: State, regno: int) -> Reg:
+        r = st.cur.regs[regno]
+        if r.kind == Kind.NOT_INIT:
+            raise Refusal(f"R{regno} !read_ok: read of uninitialized register R{regno}")
+        if r.kind == Kind.RELEASED:
+            raise Refusal(f"R{regno} was released: use of a ringbuf record after submit/discard "
+                          f"(or of freed host memory)")
+        return r
+
+    def write(self, st: State, regno: int, r: Reg) -> None:
+        if regno == FP:
+            raise Refusal("frame pointer R10 is read-only")
+        st.cur.regs[regno] = r
+
+    # --- one instruction -----------------------------------------------------------
+    def step(self, pc: int, insn: Insn, st: State) -> list[tuple[int, State]]:
+        cls = insn.cls
+        if cls in (Cls.ALU, Cls.ALU64):
+            self.alu(insn, st)
+        elif cls == Cls.LD:
+            self.ld(pc, insn, st)
+            return [(pc + 2, st)]
+        elif cls == Cls.LDX:
+            ptr = self.read(st, insn.src)
+            val = self.access(st, ptr, insn.src, insn.off, insn.size, False, None, pc,
+                              sign=insn.mode == Mode.MEMSX)
+            self.write(st, insn.dst, val)
+        elif cls == Cls.ST:
+            ptr = self.read(st, insn.dst)
+            self.access(st, ptr, insn.dst, insn.off, insn.size, True, const(insn.imm), pc)
+        elif cls == Cls.STX:
+            if insn.mode == Mode.ATOMIC:
+                self.atomic(pc, insn, st)
+            else:
+                ptr = self.read(st, insn.dst)
+                val = self.read(st, insn.src)
+                self.access(st, ptr, insn.dst, insn.off, insn.size, True, val, pc,
+                            val_regno=insn.src)
+        else:
+            return self.jmp(pc, insn, st)
+        return [(pc + 1, st)]
+
+    def ld(self, pc: int, insn: Insn, st: State) -> None:
+        if not insn.is_lddw:
+            raise Refusal("legacy packet access (ld_abs/ld_ind) is not supported")
+        src = insn.src
+        if src == Pseudo.IMM64:
+            self.write(st, insn.dst, const(insn.imm64))
+        elif src in (Pseudo.MAP_IDX, Pseudo.MAP_IDX_VALUE):
+            if not 0 <= insn.imm < len(self.maps):
+                raise Refusal(f"map index {insn.imm} out of range ({len(self.maps)} maps)")
+            self.maps_used.add(insn.imm)
+            if src == Pseudo.MAP_IDX:
+                self.write(st, insn.dst, Reg(Kind.MAP_PTR, ZERO, idx=insn.imm, origin=pc))
+            else:
+                vs = self.maps[insn.imm].value_size
+                if not 0 <= insn.imm_hi <= vs:
+                    raise Refusal(f"global data offset {insn.imm_hi} outside map "
+                                  f"{self.maps[insn.imm].name} of {vs} bytes")
+                self.write(st, insn.dst, Reg(Kind.MAP_VALUE, Scalar.const(insn.imm_hi),
+                                             idx=insn.imm, origin=pc))
+        elif src == Pseudo.BTF_ID:
+            self.write(st, insn.dst, calls.host_variable(self, insn.imm, pc))
+        elif src == Pseudo.FUNC:
+            self.write(st, insn.dst, Reg(Kind.FUNC, ZERO, idx=pc + 2 + insn.imm, origin=pc))
+        else:
+            raise Refusal(f"unresolved lddw pseudo source {src} (map fds are not accepted: "
+                          f"load the object through bpftime.elf)")
+
+    # --- ALU ---------------------------------------------------------------------------
+    def alu(self, insn: Insn, st: State) -> None:
+        op, width = insn.op, 64 if insn.cls == Cls.ALU64 else 32
+        d = insn.dst
+        if op == Alu.END:
+            dst = self.read(st, d)
+            self._need_scalar(dst, d, "byte swap")
+            swap = insn.cls == Cls.ALU64 or insn.uses_reg
+            self.write(st, d, scalar(alu(Alu.END, dst.val, Scalar.const(insn.imm), 64, swap=swap)))
+            return
+        if insn.uses_reg:
+            src = self.read(st, insn.src)
+        else:
+            src = const(insn.imm if width == 64 else insn.imm & U32)
+        if op == Alu.MOV:
+            if width == 64 and not insn.off:
+                self.write(st, d, src)
+                return
+            self._need_scalar(src, insn.src, "32-bit or sign-extending move")
+            self.write(st, d, scalar(alu(Alu.MOV, UNKNOWN_SCALAR, src.val, width, insn.off)))
+            return
+        dst = self.read(st, d)
+        if op == Alu.NEG:
+            self._need_scalar(dst, d, "negation")
+            self.write(st, d, scalar(alu(Alu.NEG, dst.val, ZERO, width)))
+            return
+        if dst.is_scalar and src.is_scalar:
+            self.write(st, d, scalar(alu(op, dst.val, src.val, width, insn.off)))
+            return
+        self.write(st, d, self.ptr_arith(insn, dst, src, width))
+
+    def _need_scalar(self, r: Reg, regno: int, what: str) -> None:
+        if not r.is_scalar:
+            if self.policy.allow_pointer_leak:
+                return
+            raise Refusal(f"R{regno} pointer leak: {what} of pointer R{regno} "
+                          f"({fmt_reg(r, self.maps)}) would expose an address")
+
+    def ptr_arith(self, insn: Insn, dst: Reg, src: Reg, width: int) -> Reg:
+        op, d, s = insn.op, insn.dst, insn.src
+        pregno, ptr, other = (d, dst, src) if dst.is_ptr else (s, src, dst)
+        if op == Alu.SUB and dst.is_ptr and src.is_ptr:
+            if (dst.kind, dst.idx, dst.frame, dst.mem) == (src.kind, src.idx, src.frame, src.mem):
+                return scalar(alu(Alu.SUB, dst.val, src.val, 64))
+            raise Refusal(f"subtraction of pointers into different regions (R{d}, R{s})")
+        if self.policy.allow_pointer_leak and (op not in (Alu.ADD, Alu.SUB) or width == 32):
+            return scalar()
+        if width == 32:
+            raise Refusal(f"32-bit arithmetic on pointer R{pregno} prohibited")
+        if op not in (Alu.ADD, Alu.SUB):
+            name = Alu(op).name.lower()
+            raise Refusal(f"R{pregno} pointer arithmetic with {name} operator prohibited")
+        if dst.is_ptr and src.is_ptr:
+            raise Refusal(f"R{d} pointer += pointer prohibited")
+        if op == Alu.SUB and not dst.is_ptr:
+            raise Refusal(f"R{d} scalar -= pointer prohibited")
+        if ptr.kind in NULLABLE:
+            raise Refusal(f"R{pregno} pointer arithmetic on {fmt_reg(ptr, self.maps)} "
+                          f"prohibited: null-check it first (null-able pointer)")
+        if ptr.kind in (Kind.MAP_PTR, Kind.PACKET_END, Kind.PACKET_META, Kind.FUNC):
+            raise Refusal(f"R{pregno} pointer arithmetic on {fmt_reg(ptr, self.maps)} prohibited")
+        v = other.val
+        if v.smin < -MAX_VAR_OFF or v.smax > MAX_VAR_OFF:
+            raise Refusal(f"math between {fmt_reg(ptr, self.maps)} pointer and register with "
+                          f"unbounded value ({fmt_reg(other, self.maps)}) is not allowed")
+        off = alu(op, ptr.val, v, 64)
+        if off.smin < -MAX_VAR_OFF or off.smax > MAX_VAR_OFF:
+            raise Refusal(f"R{pregno} pointer offset out of range ({off})")
+        return replace(ptr, val=off)
+
+    # --- memory ----------------------------------------------------------------------
+    def access(self, st: State, ptr: Reg, regno: int, off: int, size: int, write: bool,
+               value: Reg | None, pc: int, sign: bool = False, val_regno: int | None = None) -> Reg:
+        """Check a load or store of `size` bytes at ptr+off; a load's result register."""
+        kind = ptr.kind
+        what = "write" if write else "read"
+        if write and value is not None and value.is_ptr and kind != Kind.STACK \
+                and not self.policy.allow_pointer_leak:
+            raise Refusal(f"pointer leak: R{val_regno} ({fmt_reg(value, self.maps)}) stored "
+                          f"into {fmt_reg(ptr, self.maps)}")
+        if kind == Kind.STACK:
+            return self.stack_access(st, ptr, off, size, write, value, sign, val_regno)
+        if kind in NULLABLE:
+            raise Refusal(f"R{regno} invalid mem access '{fmt_reg(ptr, self.maps)}': "
+                          f"null check missing (may be null)")
+        lo, hi = ptr.val.smin + off, ptr.val.smax + off + size
+        if kind == Kind.CTX:
+            if not ptr.val.is_const:
+                raise Refusal(f"R{regno} variable-offset context access prohibited")
+            if write:
+                raise Refusal(f"R{regno} context is read-only: write to ctx off={lo} size={size}")
+            got = self.ctx.load(lo, size, pc)
+            if isinstance(got, str):
+                raise Refusal(f"R{regno} {got} (out-of-bounds context access)")
+            if sign and got.is_scalar:
+                return scalar(loaded_scalar(size, True))
+            return got
+        if kind == Kind.MAP_VALUE:
+            m = self.maps[ptr.idx]
+            if lo < 0 or hi > m.value_size:
+                raise Refusal(f"R{regno} invalid {what} of map value (out of bounds): "
+                              f"value_size={m.value_size} off={lo} size={size}"
+                              + (f" (offset up to {hi - size})" if hi - size != lo else ""))
+            if write and getattr(m, "flags", 0) & BPF_F_RDONLY_PROG:
+                raise Refusal(f"R{regno} write into read-only map {m.name}")
+        elif kind == Kind.MEM:
+            mem = ptr.mem
+            if lo < 0 or hi > mem.size:
+                raise Refusal(f"R{regno} invalid {what} of {mem.name} (out of bounds): off={lo} "
+                              f"size={size}, the region has {mem.size} bytes")
+            if write and not mem.may_write(lo, hi):
+                raise Refusal(f"R{regno} write through read-only grant: {mem.name} "
+                              f"is not writable at off={lo} size={size}")
+        elif kind == Kind.PACKET:
+            if lo < 0 or hi > ptr.rng:
+                raise Refusal(f"R{regno} invalid access to packet (out of bounds): off={lo} "
+                              f"size={size}, proven range {ptr.rng}; check against data_end first")
+        else:
+            raise Refusal(f"R{regno} invalid mem access '{fmt_reg(ptr, self.maps)}'")
+        return scalar(loaded_scalar(size, sign))
+
+    def stack_access(self, st: State, ptr: Reg, off: int, size: int, write: bool,
+                     value: Reg | None, sign: bool, val_regno: int | None) -> Reg:
+        fr = st.frames[ptr.frame]
+        lo, hi = ptr.val.smin + off, ptr.val.smax + off + size
+        what = "write" if write else "read"
+        if lo < -STACK_SIZE or hi > 0:
+            raise Refusal(f"invalid {what} of stack off={lo} size={size} (out of bounds of "
+                          f"the {STACK_SIZE}-byte frame)")
+        self.stack_depth[fr.subprog] = max(self.stack_depth.get(fr.subprog, 0), -lo)
+        stack = fr.stack
+        if not ptr.val.is_const:
+            for a in range(lo, hi):
+                k = (-a - 1) // 8
+                slot = stack.get(k, EMPTY_SLOT)
+                if write:
+                    if slot.spill is not None:
+                        stack[k] = Slot(slot.init)
+                    continue
+                if not slot.init >> (a + 8 * (k + 1)) & 1:
+                    raise Refusal(f"invalid variable-offset read from stack off={lo}..{hi - size} "
+                                  f"size={size}: uninitialized stack byte at {a}")
+                if slot.spill is not None and not slot.spill.is_scalar:
+                    raise Refusal(f"variable-offset read of a spilled pointer at fp{a}")
+            return scalar(loaded_scalar(size, sign))
+        a = lo
+        k = (-a - 1) // 8
+        if write:
+            if size == 8 and a % 8 == 0:
+                stack[k] = Slot(0xFF, value)
+                return value
+            if value is not None and value.is_ptr:
+                raise Refusal(f"partial spill of pointer R{val_regno} to the stack "
+                              f"(size {size}) prohibited")
+            for b in range(a, a + size):
+                kb = (-b - 1) // 8
+                slot = stack.get(kb, EMPTY_SLOT)
+                stack[kb] = Slot(slot.init | 1 << (b + 8 * (kb + 1)))
+            return value
+        slot = stack.get(k, EMPTY_SLOT)
+        if slot.spill is not None and a % 8 == 0 and size == 8:
+            return slot.spill
+        if slot.spill is not None and (-a - 1) // 8 == (-(a + size - 1) - 1) // 8:
+            sp = slot.spill
+            if not sp.is_scalar:
+                raise Refusal(f"partial read of spilled pointer at fp{a} size={size}")
+            if sp.val.is_const:
+                shift = 8 * (a + 8 * (k + 1))
+                v = (sp.val.value >> shift) & ((1 << (8 * size)) - 1)
+                return const(signed(v, 8 * size) if sign else v)
+            return scalar(loaded_scalar(size, sign))
+        for b in range(a, a + size):
+            kb = (-b - 1) // 8
+            sb = stack.get(kb, EMPTY_SLOT)
+            if not sb.init >> (b + 8 * (kb + 1)) & 1:
+                raise Refusal(f"invalid read from stack off={a} size={size}: "
+                              f"uninitialized stack byte at fp{b}")
+            if sb.spill is not None and not sb.spill.is_scalar:
+                raise Refusal(f"partial read of spilled pointer at fp{b}")
+        return scalar(loaded_scalar(size, sign))
+
+    def atomic(self, pc: int, insn: Insn, st: State) -> None:
+        ptr = self.read(st, insn.dst)
+        val = self.read(st, insn.src)
+        self._need_scalar(val, insn.src, "atomic operation")
+        if ptr.kind not in (Kind.STACK, Kind.MAP_VALUE, Kind.MEM):
+            raise Refusal(f"R{insn.dst} atomic operation on {fmt_reg(ptr, self.maps)} prohibited")
+        if insn.imm == AtomicOp.CMPXCHG:
+            self._need_scalar(self.read(st, 0), 0, "compare-and-exchange")
+        self.access(st, ptr, insn.dst, insn.off, insn.size, False, None, pc)
+        self.access(st, ptr, insn.dst, insn.off, insn.size, True, scalar(), pc)
+        result = scalar(loaded_scalar(insn.size, False))
+        if insn.imm == AtomicOp.CMPXCHG:
+            self.write(st, 0, result)
+        elif insn.imm & AtomicOp.FETCH:
+            self.write(st, insn.src, result)
+
+    # --- jumps ---------------------------------------------------------------------
+    def jmp(self, pc: int, insn: Insn, st: State) -> list[tuple[int, State]]:
+        op = insn.op
+        if op == Jmp.JA:
+            return [(insn.jump_target(pc), st)]
+        if op == Jmp.CALL:
+            return calls.call(self, pc, insn, st)
+        if op == Jmp.EXIT:
+            return calls.exit_(self, pc, st)
+        a = self.read(st, insn.dst)
+        b = self.read(st, insn.src) if insn.uses_reg else const(
+            insn.imm if insn.cls == Cls.JMP else insn.imm & U32)
+        target = insn.jump_target(pc)
+        outcomes = []
+        for taken, dest in ((False, pc + 1), (True, target)):
+            branch = self.branch(insn, st, a, b, taken)
+            if branch is not None:
+                outcomes.append((dest, branch))
+        if len(outcomes) == 2 and outcomes[0][1] is outcomes[1][1]:
+            outcomes[1] = (outcomes[1][0], st.copy())   # each path owns its state
+        return outcomes
+
+    def branch(self, insn: Insn, st: State, a: Reg, b: Reg, taken: bool) -> State | None:
+        """The state on one edge of a conditional jump, or None if it can't happen.
+        The result may be `st` itself (when nothing is refined) or a refined copy."""
+        rel, swap = relation(insn.op, taken)
+        lhs, rhs = (b, a) if swap else (a, b)
+        lreg, rreg = (insn.src, insn.dst) if swap else (insn.dst, insn.src if insn.uses_reg else None)
+        if a.is_scalar and b.is_scalar:
+            is32 = insn.cls == Cls.JMP32
+            return self._scalar_branch(st, rel, lhs, rhs, lreg, rreg, is32)
+        ptr, other = (a, b) if a.is_ptr else (b, a)
+        if other.is_scalar and other.val.is_const and other.val.value == 0 and rel in (EQ, NE):
+            is_null = rel == EQ
+            if ptr.kind in NULLABLE:
+                out = st.copy()
+                self._null_split(out, ptr, is_null)
+                return out
+            return None if is_null else st   # a valid pointer is never null
+        if rel in (ULT, ULE) and lhs.kind == Kind.PACKET and rhs.kind == Kind.PACKET_END:
+            out = st.copy()
+            rng = lhs.val.smin
+            out.replace_where(lambda r: r.kind == Kind.PACKET and r.rng < rng,
+                              lambda r: replace(r, rng=rng))
+            return out
+        return st
+
+    def _null_split(self, st: State, ptr: Reg, is_null: bool) -> None:
+        rid = ptr.id
+        same = lambda r: r.id == rid and r.kind in NULLABLE  # noqa: E731
+        if is_null:
+            st.replace_where(same, lambda r: const(0))
+            st.refs.pop(rid, None)
+        else:
+            st.replace_where(same, lambda r: replace(r, kind=NULLABLE[r.kind]))
+
+    def _scalar_branch(self, st: State, rel: int, lhs: Reg, rhs: Reg, lreg: int | None,
+                       rreg: int | None, is32: bool) -> State | None:
+        lv, rv = lhs.val, rhs.val
+        if is32:
+            signed_rel = rel in (SLT, SLE)
+            lv = lv.sext32() if signed_rel else lv.sub32()
+            rv = rv.sext32() if signed_rel else rv.sub32()
+        try:
+            nl, nr = refine(rel, lv, rv)
+        except EmptyScalar:
+            return None
+        out = st
+        for regno, old, view, new in ((lreg, lhs, lv, nl), (rreg, rhs, rv, nr)):
+            if regno is None or new == old.val:
+                continue
+            if is32 and view is not old.val:
+                continue  # the register is wider than the compared 32 bits
+            if out is st:
+                out = st.copy()
+            out.cur.regs[regno] = scalar(new)
+        return out
