@@ -83,7 +83,8 @@ class _Tokens:
 
 
 def _type(toks: _Tokens, allow_void: bool) -> ValueType:
-    name = toks.take("a type")
+    expected = "a type (u8..u64, i8..i64, ptr, ptr<T>, str" + (", void)" if allow_void else ")")
+    name = toks.take(expected)
     if name in INT_TYPES:
         return INT_TYPES[name]
     if name == "str":
@@ -100,7 +101,7 @@ def _type(toks: _Tokens, allow_void: bool) -> ValueType:
         toks.take("'>'", ">")
         return ValueType(ValueKind.PTR, 0, type_name=target)
     toks.i -= 1
-    raise toks.fail("a type (u8..u64, i8..i64, ptr, ptr<T>, str" + (", void)" if allow_void else ")"))
+    raise toks.fail(expected)
 
 
 def parse_prototype(text: str) -> Prototype:
