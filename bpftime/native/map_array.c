@@ -36,7 +36,7 @@ int array_update(struct bpftime_map *m, const void *key, const void *value, uint
     if (m->type == MAP_PROG_ARRAY) {
         if (!user)
             return -EINVAL;
-        uint64_t entry = m->value_size == 8 ? *(const uint64_t *)value : *(const uint32_t *)value;
+        uint64_t entry = *(const uint64_t *)value; /* always an 8-byte address here */
         __atomic_store_n((uint64_t *)map_data(m) + i, entry, __ATOMIC_RELEASE);
         return 0;
     }

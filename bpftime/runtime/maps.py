@@ -88,8 +88,8 @@ class Map:
 
     def _value(self, value: bytes, size: int | None = None) -> ctypes.Array:
         size = self.value_bytes if size is None else size
-        if self.type == MapType.PROG_ARRAY and len(value) == self.value_size:
-            size = self.value_size
+        if self.type == MapType.PROG_ARRAY and len(value) in (4, 8):
+            value = bytes(value).ljust(8, b"\0")  # an entry address, 8 bytes in the runtime
         if len(value) != size:
             raise BpftimeError(f"map {self.name}: {size}-byte values, got {len(value)} bytes")
         return ctypes.create_string_buffer(bytes(value), size)
