@@ -99,12 +99,14 @@ _PROTOS = [
 PROTOS: dict[int, HelperProto] = {p.id: p for p in _PROTOS}
 
 # The helpers of a default tracing class (a bare object, like a kernel uprobe):
-# no kernel memory, no writes to the host, no signals, no `return`.
+# no writes to the host, no signals, no `return`. In user space the probe_read
+# family all read the host's own memory, so the kernel variants are plain reads too.
 TRACING_HELPERS: frozenset[int] = frozenset(
     HELPER_IDS[n] for n in (
         "map_lookup_elem", "map_update_elem", "map_delete_elem", "map_push_elem",
         "map_pop_elem", "map_peek_elem", "map_lookup_percpu_elem", "probe_read_user",
-        "probe_read_user_str", "ktime_get_ns", "ktime_get_boot_ns", "ktime_get_coarse_ns",
+        "probe_read_user_str", "probe_read", "probe_read_str", "probe_read_kernel",
+        "probe_read_kernel_str", "ktime_get_ns", "ktime_get_boot_ns", "ktime_get_coarse_ns",
         "jiffies64", "trace_printk", "trace_vprintk", "snprintf", "get_prandom_u32",
         "get_smp_processor_id", "get_current_pid_tgid", "get_current_uid_gid",
         "get_current_comm", "perf_event_output", "get_stackid", "get_stack", "get_func_ip",

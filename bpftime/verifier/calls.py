@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 MAX_MEM_SIZE = 1 << 29
 
+MAPS_OF_MAPS = {MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS}
 # Map types each map helper accepts (None: any map type but the special ones).
 _SPECIAL_MAPS = {MapType.RINGBUF, MapType.USER_RINGBUF, MapType.PERF_EVENT_ARRAY,
                  MapType.PROG_ARRAY, MapType.STACK_TRACE, MapType.QUEUE, MapType.STACK}
@@ -71,6 +72,10 @@ def exit_(w: "Walker", pc: int, st: State) -> list[tuple[int, State]]:
     r0 = st.cur.regs[0]
     if r0.kind == Kind.NOT_INIT:
         raise Refusal("R0 !read_ok: exit with an uninitialized return value")
+    if st.cur.loop_max >= 0:   # end of one bpf_loop iteration
+        if not (r0.is_scalar and r0.val.umax <= 1):
+            raise Refusal(f"bpf_loop callback must return 0 or 1, R0={fmt_reg(r0, w.maps)}")
+        return []
     if len(st.frames) > 1:
         callee = st.frames.pop()
         if r0.kind == Kind.STACK and r0.frame == len(st.frames):
@@ -120,6 +125,7 @@ def helper(w: "Walker", pc: int, hid: int, st: State) -> None:
     regs = st.cur.regs
     map_reg: Reg | None = None
     alloc_size = 0
+    callback = -1
     args = proto.args
     for i, kind in enumerate(args):
         regno = i + 1
@@ -172,10 +178,14 @@ def helper(w: "Walker", pc: int, hid: int, st: State) -> None:
                 raise Refusal(f"R{regno} {name} needs the record's start, not off={r.val}")
             release(st, r.id)
         elif kind == Arg.FUNC:
-            raise Refusal(f"{name}: callbacks are not supported")
+            if r.kind != Kind.FUNC:
+                raise Refusal(wrong)
+            callback = r.idx
         elif kind == Arg.PTR_OR_NULL:
             if not (r.is_ptr or (r.val.is_const and r.val.value == 0)):
                 raise Refusal(wrong)
+    if callback >= 0:
+        loop_callback(w, pc, st, callback)
     for i in range(1, 6):
         regs[i] = NOT_INIT
     ret = proto.ret
@@ -183,6 +193,9 @@ def helper(w: "Walker", pc: int, hid: int, st: State) -> None:
         regs[0] = scalar()
     elif ret == Ret.VOID:
         regs[0] = NOT_INIT
+    elif ret == Ret.MAP_VALUE_OR_NULL and w.maps[map_reg.idx].type in MAPS_OF_MAPS:
+        regs[0] = Reg(Kind.MAP_PTR_OR_NULL, ZERO, idx=w.inner_map(map_reg.idx), id=w.new_id(),
+                      origin=pc)
     elif ret == Ret.MAP_VALUE_OR_NULL:
         regs[0] = Reg(Kind.MAP_VALUE_OR_NULL, ZERO, idx=map_reg.idx, id=w.new_id(), origin=pc)
     elif ret == Ret.RINGBUF_MEM_OR_NULL:
@@ -190,6 +203,47 @@ def helper(w: "Walker", pc: int, hid: int, st: State) -> None:
         st.refs[rid] = pc
         mem = Mem("ringbuf record", alloc_size, writable=True, ringbuf=True)
         regs[0] = Reg(Kind.MEM_OR_NULL, ZERO, mem=mem, id=rid, origin=pc)
+
+
+MAX_LOOPS = 1 << 23   # the most iterations bpf_loop runs (it fails with -E2BIG beyond)
+
+
+def loop_callback(w: "Walker", pc: int, st: State, target: int) -> None:
+    """bpf_loop(nr, callback, ctx, flags): verify the callback on its own walk from a
+    state covering any iteration, and charge nr times its longest path."""
+    from bpftime.verifier.checker import Walker
+
+    regs = st.cur.regs
+    flags = regs[4]
+    if not (flags.is_scalar and flags.val.is_const and flags.val.value == 0):
+        raise Refusal("R4 bpf_loop flags must be 0")
+    nr_max = min(regs[1].val.sub32().umax if regs[1].is_scalar else MAX_LOOPS, MAX_LOOPS)
+    ctx = regs[3]
+    if ctx.kind == Kind.STACK:   # earlier iterations may have written any scalar there
+        fr = st.frames[ctx.frame]
+        fr.stack = {k: Slot(v.init | (0xFF if v.spill is not None else 0)) for k, v in fr.stack.items()}
+    if nr_max == 0:
+        return
+    if len(st.frames) >= MAX_CALL_FRAMES:
+        raise Refusal(f"the call stack of {len(st.frames) + 1} frames is too deep "
+                      f"(at most {MAX_CALL_FRAMES})")
+    inner = st.copy()
+    cb_regs = [NOT_INIT] * 11
+    cb_regs[1] = scalar(Scalar.urange(0, nr_max - 1))
+    cb_regs[2] = ctx
+    cb_regs[FP] = Reg(Kind.STACK, ZERO, frame=len(st.frames))
+    inner.frames.append(Frame(cb_regs, {}, pc, target, loop_max=nr_max))
+    sub = Walker(w.insns, w.maps, w.policy, w.externs, w.line_info, w.name,
+                 w.budget - w.processed, w.log)
+    sub.run(target, inner)
+    w.processed += sub.processed
+    w.maps_used |= sub.maps_used
+    for k, v in sub.stack_depth.items():
+        w.stack_depth[k] = max(w.stack_depth.get(k, 0), v)
+    for k, v in sub.call_edges.items():
+        w.call_edges.setdefault(k, set()).update(v)
+    w.call_edges.setdefault(st.cur.subprog, set()).add((pc, target))
+    w.extra_cost += nr_max * sub.longest
 
 
 def size_arg(w: "Walker", regno: int, r: Reg, zero_ok: bool, name: str) -> int:

@@ -54,7 +54,8 @@ class Walker:
     def __init__(self, insns: list[Insn], maps: list, policy: Policy, externs: list,
                  line_info: list | None, name: str, budget: int,
                  log: Callable[[str], None] | None):
-        self.insns, self.maps, self.policy, self.externs = insns, maps, policy, externs
+        self.insns, self.policy, self.externs = insns, policy, externs
+        self.maps = list(maps)     # inner maps of maps-of-maps are appended as met
         self.line_info = sorted(line_info or [], key=lambda li: li.insn)
         self.name, self.budget, self.log = name, budget, log
         self.ctx = Context(policy) if policy.context != ContextKind.MEMORY else None
@@ -67,10 +68,11 @@ class Walker:
         self.stack_depth: dict[int, int] = {0: 0}   # subprogram start -> bytes used
         self.call_edges: dict[int, set[tuple[int, int]]] = {}  # caller -> {(callsite, callee)}
         self.maps_used: set[int] = set()
+        self.extra_cost = 0        # instructions a call runs elsewhere (bpf_loop callbacks)
 
     # --- set-up ----------------------------------------------------------------
     def _prune_points(self) -> set[int]:
-        points = {0}
+        points = {0}  # a callback's first instruction is a FUNC target, below
         pc = 0
         while pc < len(self.insns):
             insn = self.insns[pc]
@@ -80,7 +82,7 @@ class Walker:
                 if not insn.is_call:
                     points.add(pc + 1)
             if insn.is_lddw and insn.src == Pseudo.FUNC:
-                points.add(pc + 2 + insn.imm)
+                points.add(pc + 1 + insn.imm)
             pc += insn.slots
         return points
 
@@ -95,14 +97,26 @@ class Walker:
             regs[1] = Reg(Kind.CTX, ZERO)
         return State([Frame(regs, {}, -1, 0)])
 
+    def inner_map(self, idx: int) -> int:
+        """The index (in self.maps) of the inner map of the map of maps `idx`."""
+        inner = self.maps[idx].inner
+        if inner is None:
+            raise Refusal(f"map {self.maps[idx].name} has no inner map definition")
+        for i, m in enumerate(self.maps):
+            if m is inner:
+                return i
+        self.maps.append(inner)
+        return len(self.maps) - 1
+
     def new_id(self) -> int:
         self.next_id += 1
         return self.next_id
 
     # --- the walk ------------------------------------------------------------
-    def run(self) -> None:
+    def run(self, start: int = 0, state: State | None = None) -> None:
+        """Explore every path from `start` (a callback's walk starts in its frame)."""
         pending: list[tuple[int, State, Checkpoint | None, int, int]] = [
-            (0, self.initial_state(), None, 0, -1)]
+            (start, state or self.initial_state(), None, 0, -1)]
         while pending:
             pc, st, parent, depth, origin = pending.pop()
             if self.log and origin >= 0:
@@ -144,6 +158,8 @@ class Walker:
                 nxt = self.step(pc, insn, st)
             except Refusal as r:
                 raise self.rejected(pc, r, st) from None
+            depth += self.extra_cost
+            self.extra_cost = 0
             if self.log:
                 self.log(f"{pc}: {insn_text(insn, pc)}  ; {fmt_state(st, self.maps)}")
             if not nxt:
@@ -269,7 +285,7 @@ class Walker:
         elif src == Pseudo.BTF_ID:
             self.write(st, insn.dst, calls.host_variable(self, insn.imm, pc))
         elif src == Pseudo.FUNC:
-            self.write(st, insn.dst, Reg(Kind.FUNC, ZERO, idx=pc + 2 + insn.imm, origin=pc))
+            self.write(st, insn.dst, Reg(Kind.FUNC, ZERO, idx=pc + 1 + insn.imm, origin=pc))
         else:
             raise Refusal(f"unresolved lddw pseudo source {src} (map fds are not accepted: "
                           f"load the object through bpftime.elf)")

@@ -29,9 +29,11 @@ class Kind(IntEnum):
     PACKET_META = 11
     FUNC = 12
     RELEASED = 13   # a reference given back (ringbuf record submitted, host memory freed)
+    MAP_PTR_OR_NULL = 14   # an inner map looked up in a map of maps
 
 
-NULLABLE = {Kind.MAP_VALUE_OR_NULL: Kind.MAP_VALUE, Kind.MEM_OR_NULL: Kind.MEM}
+NULLABLE = {Kind.MAP_VALUE_OR_NULL: Kind.MAP_VALUE, Kind.MEM_OR_NULL: Kind.MEM,
+            Kind.MAP_PTR_OR_NULL: Kind.MAP_PTR}
 POINTERS = frozenset(Kind) - {Kind.NOT_INIT, Kind.SCALAR, Kind.RELEASED}
 
 KIND_NAMES = {
@@ -39,7 +41,7 @@ KIND_NAMES = {
     Kind.MAP_PTR: "map_ptr", Kind.MAP_VALUE: "map_value",
     Kind.MAP_VALUE_OR_NULL: "map_value_or_null", Kind.MEM: "mem", Kind.MEM_OR_NULL: "mem_or_null",
     Kind.PACKET: "pkt", Kind.PACKET_END: "pkt_end", Kind.PACKET_META: "pkt_meta",
-    Kind.FUNC: "func", Kind.RELEASED: "released",
+    Kind.FUNC: "func", Kind.RELEASED: "released", Kind.MAP_PTR_OR_NULL: "map_ptr_or_null",
 }
 
 
@@ -112,9 +114,10 @@ class Frame:
     stack: dict[int, Slot]     # slot index k covers fp-8(k+1) .. fp-8k-1
     callsite: int = -1         # instruction of the call that made this frame
     subprog: int = 0           # first instruction of the function
+    loop_max: int = -1         # a bpf_loop callback: the most iterations (else -1)
 
     def copy(self) -> "Frame":
-        return Frame(list(self.regs), dict(self.stack), self.callsite, self.subprog)
+        return Frame(list(self.regs), dict(self.stack), self.callsite, self.subprog, self.loop_max)
 
 
 @dataclass
@@ -221,9 +224,10 @@ def fmt_reg(r: Reg, maps=None) -> str:
     if r.id:
         parts.append(f"id={r.id}")
     parts.append(f"off={r.val}" if r.val.is_const else f"off=({r.val})")
-    if r.kind in (Kind.MAP_PTR, Kind.MAP_VALUE, Kind.MAP_VALUE_OR_NULL) and maps is not None:
+    if r.kind in (Kind.MAP_PTR, Kind.MAP_PTR_OR_NULL, Kind.MAP_VALUE, Kind.MAP_VALUE_OR_NULL) \
+            and maps is not None:
         m = maps[r.idx]
-        if r.kind == Kind.MAP_PTR:
+        if r.kind in (Kind.MAP_PTR, Kind.MAP_PTR_OR_NULL):
             parts = [f"map={getattr(m, 'name', r.idx)}"]
         parts += [f"ks={m.key_size}", f"vs={m.value_size}"]
     if r.kind in (Kind.MEM, Kind.MEM_OR_NULL) and r.mem is not None:
