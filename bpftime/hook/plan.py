@@ -2,7 +2,8 @@
 
 Strategies, tried in order:
 - JMP: a 5-byte `jmp rel32` over whole instructions of the function, when no branch
-  of the function lands inside the bytes it covers (past the entry);
+  of the function lands inside the bytes it covers (past the entry) and no call but
+  the last displaced one leaves a return address inside them;
 - PADDING: the function is shorter than 5 bytes from the entry, ends in ret/jmp, and
   is followed by int3/nop fill up to the next symbol or 16-byte boundary: the jmp
   covers the function and some of that fill;
@@ -129,7 +130,11 @@ def _displace(entry: Entry) -> tuple[Strategy, list[Insn]]:
     if not insns or insns[0].kind == "data":
         raise LoadError(f"{_where(entry)}: the entry does not start with a valid instruction")
     covered = insns[-1].end
-    clean = all(i.kind != "data" for i in insns) and not _covers_target(insns, entry)
+    # a call inside the patch would leave return addresses pointing into it
+    calls_inside = any(i.kind in ("call", "indirect") and i.mnemonic.startswith(("call", "bnd call"))
+                       for i in insns[:-1])
+    clean = all(i.kind != "data" for i in insns) and not calls_inside and \
+        not _covers_target(insns, entry)
     if clean and covered >= JMP_SIZE:
         return Strategy.JMP, insns
     if clean and insns[-1].terminates and _padding_ok(entry, JMP_SIZE - covered):

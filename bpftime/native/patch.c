@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "hook_quiesce.h"
 
 #define MAX_PATCH 32
 #define MAX_HOOKS 1024
@@ -347,8 +348,11 @@ static int page_protection(uint64_t addr)
 }
 
 /* Replace at[0..n) by bytes, so that no thread ever runs a half-written instruction:
- * int3, the tail, then the first byte. Called with patch_lock held. */
-static int write_text(uint8_t *at, const uint8_t *bytes, size_t n, char *err, size_t err_len)
+ * int3, the tail, then the first byte. `wait`: before the tail, wait until no thread
+ * is stopped inside the old instructions (installing; when removing, the bytes being
+ * replaced are the jmp's and nothing runs them). Called with patch_lock held. */
+static int write_text(uint8_t *at, const uint8_t *bytes, size_t n, int wait, char *err,
+                      size_t err_len)
 {
     size_t page = page_size();
     uint64_t lo = (uint64_t)at & ~(page - 1);
@@ -363,9 +367,16 @@ static int write_text(uint8_t *at, const uint8_t *bytes, size_t n, char *err, si
              strerror(errno));
         return -1;
     }
+    int rc = 0;
     if (n > 1) {
+        uint8_t first = *at;
         __atomic_store_n(at, (uint8_t)0xCC, __ATOMIC_SEQ_CST);
         sync_cores();
+        if (wait && bpftime_wait_outside((uint64_t)at, (uint64_t)at + n, err, err_len) != 0) {
+            bytes = &first; /* put the first byte back and give up */
+            n = 1;
+            rc = -1;
+        }
         for (size_t i = 1; i < n; i++)
             __atomic_store_n(at + i, bytes[i], __ATOMIC_RELAXED);
         sync_cores();
@@ -379,7 +390,7 @@ static int write_text(uint8_t *at, const uint8_t *bytes, size_t n, char *err, si
              strerror(errno));
         return -1;
     }
-    return 0;
+    return rc;
 }
 
 /* ---- the API ----------------------------------------------------------------- */
@@ -425,10 +436,13 @@ static int install_locked(struct bpftime_hooks *set, const struct plan *p, uint8
     if (!r)
         return -1;
     uint64_t code = (uint64_t)(r->base + page_size());
+    /* A reused descriptor may still be read by threads that entered before its last
+     * removal: its program pointers are only ever replaced by valid ones, never
+     * cleared (a fresh mapping starts zeroed). */
     struct bpftime_hook *hook = (struct bpftime_hook *)r->base;
-    memset(hook, 0, sizeof(*hook));
     hook->address = (uint64_t)entry;
     hook->ret_tramp = code + h->return_off;
+    __atomic_store_n(&hook->missed, 0, __ATOMIC_RELAXED);
     struct installed *slot = &set->hooks[id];
     slot->entry = entry;
     slot->patch_len = h->patch_len;
@@ -446,7 +460,7 @@ static int install_locked(struct bpftime_hooks *set, const struct plan *p, uint8
         retired = r;
         return -1;
     }
-    if (write_text(entry, slot->written, h->patch_len, err, err_len) != 0) {
+    if (write_text(entry, slot->written, h->patch_len, 1, err, err_len) != 0) {
         r->next = retired;
         retired = r;
         return -1;
@@ -517,7 +531,7 @@ BPFTIME_API int bpftime_hook_remove(struct bpftime_hooks *set, int id, char *err
     } else if (memcmp(h->entry, h->written, h->patch_len) != 0) {
         fail(err, err_len, "entry %p: its bytes changed since it was patched; left alone",
              (void *)h->entry);
-    } else if (write_text(h->entry, h->original, h->patch_len, err, err_len) == 0) {
+    } else if (write_text(h->entry, h->original, h->patch_len, 0, err, err_len) == 0) {
         struct bpftime_hook *hook = (struct bpftime_hook *)h->region->base;
         __atomic_store_n(&hook->n_entry, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&hook->n_return, 0, __ATOMIC_RELEASE);

@@ -1,46 +1,60 @@
-/* Entries whose first bytes the hook planner must handle exactly: a short jcc, a
- * call rel32 and a loop whose branch target lies inside the first 5 bytes. */
+/* Entries whose first bytes the hook planner must handle exactly. Each computes
+ * a + b (for a >= 0, b >= 1), like the C targets, so the same drivers check them. */
     .text
-    .globl clamp_double
-    .type clamp_double, @function
+    .globl add_jcc
+    .type add_jcc, @function
     .p2align 4
-clamp_double:                 /* x < 0 ? 0 : 2x */
+add_jcc:                      /* a short jcc in the first 5 bytes */
     test %edi, %edi
     js 1f
-    lea (%rdi,%rdi), %eax
+    lea (%rdi,%rsi), %eax
     ret
 1:  xor %eax, %eax
     ret
-    .size clamp_double, .-clamp_double
+    .size add_jcc, .-add_jcc
 
-    .type seven, @function
+    .type zero, @function
     .p2align 4
-seven:
-    mov $7, %eax
+zero:
+    xor %eax, %eax
     ret
-    .size seven, .-seven
+    .size zero, .-zero
 
-    .globl plus_seven
-    .type plus_seven, @function
+    .globl add_call
+    .type add_call, @function
     .p2align 4
-plus_seven:                   /* a + b + 7, calling seven() in the first bytes */
+add_call:                     /* a call rel32 in the first bytes */
     sub $8, %rsp
-    call seven
+    call zero
     add $8, %rsp
     add %edi, %eax
     add %esi, %eax
     ret
-    .size plus_seven, .-plus_seven
+    .size add_call, .-add_call
 
-    .globl tri_loop
-    .type tri_loop, @function
+    .globl add_loop
+    .type add_loop, @function
     .p2align 4
-tri_loop:                     /* n + (n-1) + ... + 1 for n >= 1; loop target at +2 */
-    xor %eax, %eax
-2:  add %edi, %eax
-    dec %edi
+add_loop:                     /* a branch target at +2: no jmp fits, int3 it is */
+    mov %edi, %eax
+2:  inc %eax
+    dec %esi
     jnz 2b
     ret
-    .size tri_loop, .-tri_loop
+    .size add_loop, .-add_loop
+
+    .globl add_tiny
+    .type add_tiny, @function
+    .p2align 4
+add_tiny:                     /* 4 bytes with no fill after them: int3 as well */
+    lea (%rdi,%rsi), %eax
+    ret
+    .size add_tiny, .-add_tiny
+    .globl add_tiny_next
+    .type add_tiny_next, @function
+add_tiny_next:
+    lea (%rdi,%rsi), %eax
+    ret
+    .size add_tiny_next, .-add_tiny_next
 
     .section .note.GNU-stack,"",@progbits

@@ -11,7 +11,7 @@ struct regs { /* struct pt_regs, x86-64 */
 };
 
 /* ---- targets ---- */
-int global_value = 7;
+int global_value; /* 0: add_global(a, b) == a + b unless a test sets it */
 
 /* -O2 leaf with no endbr64: `lea eax,[rdi+rsi]; ret`, 4 bytes. */
 __attribute__((noinline, nocf_check)) int add_leaf(int a, int b) { return a + b; }
@@ -20,7 +20,15 @@ __attribute__((noinline, nocf_check)) int add_leaf(int a, int b) { return a + b;
 __attribute__((noinline)) int add_global(int a, int b) { return a + b + global_value; }
 
 /* -O0: endbr64; push rbp; mov rbp,rsp ... */
-__attribute__((noinline, optimize("O0"))) int mul_o0(int a, int b) { return a * b; }
+__attribute__((noinline, optimize("O0"))) int add_o0(int a, int b) { return a + b; }
+
+/* A body with a visible effect, to tell whether it ran. */
+int bump_calls;
+__attribute__((noinline)) int bump(int a, int b)
+{
+    __atomic_fetch_add(&bump_calls, 1, __ATOMIC_RELAXED);
+    return a + b;
+}
 
 /* Recursion through a pointer the compiler cannot see through. */
 long sum_to(long n);

@@ -1,0 +1,239 @@
+"""Hooks applied in this process: plans from the files on disk, patched by the native
+library, with C functions of tests/native_hooks/targets.c as the extensions."""
+from __future__ import annotations
+
+import ctypes
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bpftime.hook.native import HookError, HookSet, library, module_bias
+from bpftime.hook.plan import HookPlan, Strategy, plan_hook
+from bpftime.hook.resolve import Entry, Resolver
+from native_hooks.build import HERE, targets_library
+
+# every one computes a + b for a >= 0, b >= 1; the strategy the O2 build gets
+ADDERS = ["add_leaf", "add_global", "add_o0", "bump", "add_jcc", "add_call", "add_loop", "add_tiny"]
+binop = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int)
+
+
+@dataclass
+class Targets:
+    """The test library loaded in this process, with its hooks."""
+
+    path: Path
+    lib: ctypes.CDLL
+    resolver: Resolver
+    hooks: HookSet
+
+    def addr(self, name: str) -> int:
+        return ctypes.cast(getattr(self.lib, name), ctypes.c_void_p).value
+
+    def var(self, name: str, ctype=ctypes.c_uint64):
+        return ctype.in_dll(self.lib, name)
+
+    def entry(self, name: str) -> Entry:
+        return self.resolver.resolve(name)
+
+    def hook(self, name: str, entry_progs=(), return_progs=()) -> tuple[int, HookPlan]:
+        plan = plan_hook(self.entry(name))
+        hook_id = self.hooks.install(plan, self.addr(name))
+        for prog in entry_progs:
+            self.hooks.add_program(hook_id, self.addr(prog))
+        for prog in return_progs:
+            self.hooks.add_program(hook_id, self.addr(prog), at_return=True)
+        return hook_id, plan
+
+    def file_text(self, name: str) -> bytes:
+        """The function's bytes on disk, and as they are in memory now."""
+        e = self.entry(name)
+        return e.body
+
+    def live_text(self, name: str) -> bytes:
+        return ctypes.string_at(self.addr(name), self.entry(name).func_size)
+
+    def reset(self) -> None:
+        for counter in ("hits", "ret_hits", "ret_sum", "last_ip", "last_di", "last_si", "last_sp_ok"):
+            self.var(counter).value = 0
+        self.var("bump_calls", ctypes.c_int).value = 0
+        self.var("global_value", ctypes.c_int).value = 0
+
+
+def _load(opt: str) -> Targets:
+    path = targets_library(HERE / "build", opt)
+    lib = ctypes.CDLL(str(path))
+    lib.call_binop_threads.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long]
+    lib.call_binop_threads.restype = ctypes.c_long
+    lib.call_rec_threads.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+    lib.call_rec_threads.restype = ctypes.c_long
+    lib.hammer_start.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.hammer_start.restype = ctypes.c_void_p
+    lib.hammer_stop.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_long)]
+    lib.hammer_stop.restype = ctypes.c_long
+    lib.ns_per_call.argtypes = [ctypes.c_void_p, ctypes.c_long]
+    lib.ns_per_call.restype = ctypes.c_double
+    lib.sum_to.argtypes = [ctypes.c_long]
+    lib.sum_to.restype = ctypes.c_long
+    lib.table_addr.restype = ctypes.c_void_p
+    override = ctypes.cast(library().bpftime_hook_override_return, ctypes.c_void_p).value
+    ctypes.c_void_p.in_dll(lib, "override_fn").value = override
+    return Targets(path, lib, Resolver(path), HookSet())
+
+
+@pytest.fixture(scope="module", params=["-O2", "-O0"])
+def loaded(request):
+    t = _load(request.param)
+    yield t
+    t.hooks.close()
+
+
+@pytest.fixture
+def t(loaded):
+    """The library with counters reset; every hook a test leaves is removed after it."""
+    loaded.reset()
+    yield loaded
+    loaded.hooks.close()
+    loaded.hooks = HookSet()
+
+
+def test_module_bias_matches_the_loaded_library(t):
+    assert module_bias(str(t.path)) == t.addr("add_leaf") - t.entry("add_leaf").vaddr
+    assert module_bias(t.path.name) == module_bias(str(t.path))
+    assert module_bias("/no/such/library.so") is None
+
+
+@pytest.mark.parametrize("name", ADDERS)
+def test_exact_hits_from_threads_and_bytes_restored(t, name):
+    threads, calls = 4, (500 if name in ("add_loop", "add_tiny") else 20000)  # int3 costs a signal
+    hook_id, plan = t.hook(name, entry_progs=["count_prog"])
+    assert t.live_text(name) != t.file_text(name)
+    assert t.lib.call_binop_threads(t.addr(name), threads, calls) == 0  # every result right
+    assert t.var("hits").value == threads * calls
+    t.hooks.remove(hook_id)
+    assert t.live_text(name) == t.file_text(name)
+    assert t.lib.call_binop_threads(t.addr(name), threads, 100) == 0
+    assert t.var("hits").value == threads * calls
+
+
+def test_context_is_pt_regs_at_the_entry(t):
+    t.hook("add_global", entry_progs=["record_prog"])
+    assert t.lib.add_global(11, 22) == 33
+    assert t.var("last_ip").value == t.addr("add_global")
+    assert (t.var("last_di").value, t.var("last_si").value) == (11, 22)
+    assert t.var("last_sp_ok").value == 1
+
+
+def test_displaced_rip_relative_instructions_read_the_right_data(t):
+    bare = t.lib.table_addr()
+    t.hook("table_addr", entry_progs=["count_prog"])
+    t.hook("add_global", entry_progs=["count_prog"])
+    t.var("global_value", ctypes.c_int).value = 7
+    assert t.lib.table_addr() == bare
+    assert t.lib.add_global(1, 2) == 10
+    assert t.var("hits").value == 2
+
+
+def test_override_return_skips_the_body(t):
+    t.hook("bump", entry_progs=["count_prog", "override_prog"])
+    assert t.lib.bump(1, 2) == 42
+    assert t.var("bump_calls", ctypes.c_int).value == 0  # the body never ran
+    assert t.var("hits").value == 2  # both programs, in order
+    assert t.lib.call_binop_threads(t.addr("add_leaf"), 2, 10) == 0  # others unaffected
+
+
+def test_override_outside_an_extension_is_refused(t):
+    assert library().bpftime_hook_override_return(ctypes.c_uint64(5)) == -1
+
+
+def test_uretprobe_sees_every_return_value_from_threads(t):
+    threads, calls = 4, 5000
+    t.hook("add_global", return_progs=["ret_prog"])
+    assert t.lib.call_binop_threads(t.addr("add_global"), threads, calls) == 0
+    assert t.var("ret_hits").value == threads * calls
+    expected = threads * sum((i & 1023) + 3 for i in range(calls))
+    assert t.var("ret_sum").value == expected
+
+
+def test_uretprobe_under_recursion_and_threads(t):
+    hook_id, _ = t.hook("sum_to", entry_progs=["count_prog"], return_progs=["ret_prog"])
+    assert t.lib.sum_to(10) == 55
+    assert (t.var("hits").value, t.var("ret_hits").value) == (11, 11)
+    assert t.var("ret_sum").value == sum(k * (k + 1) // 2 for k in range(11))
+    assert t.lib.call_rec_threads(t.addr("sum_to"), 4, 500, 20) == 0
+    assert t.var("ret_hits").value == 11 + 4 * 500 * 21
+    assert t.hooks.descriptor(hook_id).missed == 0
+
+
+def test_full_shadow_stack_misses_returns_but_stays_correct(t):
+    hook_id, _ = t.hook("sum_to", return_progs=["ret_prog"])
+    depth = 300  # 301 nested calls, 255 shadow frames
+    assert t.lib.sum_to(depth) == depth * (depth + 1) // 2
+    assert t.var("ret_hits").value == 255
+    assert t.hooks.descriptor(hook_id).missed == depth + 1 - 255
+    assert t.lib.sum_to(5) == 15  # and the next call is hooked again
+    assert t.var("ret_hits").value == 255 + 6
+
+
+def test_second_install_at_a_patched_entry_is_refused(t):
+    t.hook("add_global", entry_progs=["count_prog"])
+    with pytest.raises(HookError, match=r"live bytes e9.* differ from the plan's f30f1efa"):
+        t.hook("add_global")
+
+
+def test_removing_twice_is_an_error(t):
+    hook_id, _ = t.hook("add_leaf")
+    t.hooks.remove(hook_id)
+    with pytest.raises(HookError, match=f"no hook {hook_id}"):
+        t.hooks.remove(hook_id)
+
+
+def test_unhooked_code_keeps_its_bytes(t):
+    """Concealed entries: outside the patched bytes, the text equals the file."""
+    patched = {name: t.hook(name, entry_progs=["count_prog"])[1] for name in ADDERS}
+    elf = t.resolver.host
+    text = max(elf.sections, key=lambda s: s.size)
+    bias = t.addr("add_leaf") - t.entry("add_leaf").vaddr
+    live = bytearray(ctypes.string_at(bias + text.vaddr, text.size))
+    for name, plan in patched.items():
+        at = t.entry(name).vaddr - text.vaddr
+        assert live[at:at + len(plan.patch)] != plan.original
+        live[at:at + len(plan.patch)] = plan.original
+    assert bytes(live) == text.data
+    assert t.live_text("untouched") == t.file_text("untouched")
+
+
+@pytest.mark.parametrize("name", ["add_global", "add_leaf", "add_jcc"])
+def test_live_patching_while_threads_call_the_entry(t, name):
+    """50 install/remove cycles while 4 threads call the entry in a tight loop."""
+    hammer = t.lib.hammer_start(t.addr(name), 4)
+    assert hammer
+    try:
+        for _ in range(50):
+            before = t.var("hits").value
+            hook_id, _ = t.hook(name, entry_progs=["count_prog"])
+            time.sleep(0.002)
+            t.hooks.remove(hook_id)
+            assert t.var("hits").value > before
+    finally:
+        calls = ctypes.c_long()
+        deviation = t.lib.hammer_stop(hammer, ctypes.byref(calls))
+    assert deviation == 0 and calls.value > 0
+    assert t.live_text(name) == t.file_text(name)
+
+
+def test_ns_per_hit(t, capsys):
+    """Not a timed test: prints the cost of a hook with an empty extension."""
+    n = 2_000_000
+    bare = t.lib.ns_per_call(t.addr("bench_target"), n)
+    hook_id, plan = t.hook("bench_target", entry_progs=["empty_prog"])
+    assert plan.strategy == Strategy.JMP
+    uprobe = t.lib.ns_per_call(t.addr("bench_target"), n)
+    t.hooks.remove(hook_id)
+    t.hook("bench_target", return_progs=["empty_prog"])
+    uretprobe = t.lib.ns_per_call(t.addr("bench_target"), n)
+    with capsys.disabled():
+        print(f"\n[{t.path.name}] bare {bare:.2f} ns/call; uprobe +{uprobe - bare:.2f} ns/hit; "
+              f"uretprobe +{uretprobe - bare:.2f} ns/hit (shared, noisy machine)")
+    assert uprobe > bare
