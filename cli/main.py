@@ -14,6 +14,7 @@ from bpftime.errors import BpftimeError
 
 # name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "load": ("cli.cmd_load", "load", "Start a program with eBPF extensions on its functions (uprobes)."),
     "run": ("cli.cmd_run", "run", "Run an eBPF program (object, assembly or conformance file)."),
     "inspect": ("cli.cmd_inspect", "inspect", "Show the programs, maps, globals and BTF of an object."),
     "disasm": ("cli.cmd_disasm", "disasm", "Disassemble a program, annotating relocations and source lines."),

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_load.h"
 #include "session.h"
 
 BPFTIME_API int bpftime_native_abi_version(void) { return 1; }
@@ -26,6 +27,8 @@ __attribute__((constructor)) static void agent_start(void)
         return;
     int err = 0;
     agent_state.session = bpftime_session_open(name, &err);
-    if (!agent_state.session)
+    if (agent_state.session)
+        bpftime_agent_load(agent_state.session);
+    else
         fprintf(stderr, "bpftime agent: cannot open session %s: %s\n", name, strerror(-err));
 }

@@ -85,10 +85,11 @@ struct bpftime_load_plan {
     struct bpftime_load_attach programs[];
 };
 
-/* The agent's start-up in a host: without BPFTIME_SESSION in the environment it
- * does nothing; otherwise it removes the variable (and itself from LD_PRELOAD),
- * opens the session, maps every image, fills its slots, applies every hook plan,
- * and reports the outcome in the "load" object's status. Starts no threads. */
-BPFTIME_HIDDEN void bpftime_agent_load(void);
+/* The agent's start-up in a host, once agent.c opened the session BPFTIME_SESSION
+ * names: removes the variable (and the agent from LD_PRELOAD) so that programs the
+ * host starts are not extended, maps every image, fills its slots, applies every hook
+ * plan, and reports the outcome in the "load" object's status. A session without a
+ * load table is left alone. Starts no threads. */
+BPFTIME_HIDDEN void bpftime_agent_load(void *session);
 
 #endif

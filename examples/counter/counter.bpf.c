@@ -20,7 +20,7 @@ int BPF_KPROBE(count_target, long x)
 	if (value)
 		__sync_fetch_and_add(value, 1);
 	if (x == 0)
-		bpf_printk("demo_target(0) reached");
+		bpf_printk("demo_target(%ld) reached", x);
 	return 0;
 }
 

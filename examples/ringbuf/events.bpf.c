@@ -11,6 +11,9 @@ struct event {
 	char name[16];
 };
 
+/* Keeps struct event in the object's BTF, so `--event-type event` can decode it. */
+const struct event *unused_event __attribute__((unused));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 * 1024);

@@ -1,0 +1,117 @@
+"""`bpftime load` from start to end: prepare (verify, compile, plan), build the
+session, start the host with the agent preloaded, print what the extensions send
+while it runs, then show or dump the maps, remove the session, and return the
+host's exit status."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from bpftime.inject.events import EventType, format_record
+from bpftime.inject.host import Host, preload_env
+from bpftime.inject.mapview import MapView, to_json, to_text
+from bpftime.inject.prepare import LoadRequest, prepare
+from bpftime.inject.records import State
+from bpftime.inject.session_build import LoadSession, build_session
+from bpftime.kernel_abi import MapType
+from bpftime.runtime import PerfEventReader, RingBufferReader, library_path
+
+POLL_SECONDS = 0.02
+
+
+@dataclass
+class LaunchOptions:
+    dump_maps: Path | None = None
+    stats: bool = False          # print the agent's report to `err`
+    show_maps: bool = True       # print the maps to `out` when the host has exited
+    out: TextIO = sys.stdout
+    err: TextIO = sys.stderr
+
+
+class EventPump:
+    """Moves what the extensions sent (trace_printk lines, ring buffer and perf event
+    records) from the session to the terminal, and watches the agent's status."""
+
+    def __init__(self, live: LoadSession, event_type: EventType | None, opts: LaunchOptions):
+        self.live = live
+        self.event_type = event_type
+        self.opts = opts
+        self.readers: list[tuple[str, RingBufferReader | PerfEventReader]] = []
+        for sm in live.maps:
+            if sm.map.type == MapType.RINGBUF:
+                self.readers.append((sm.map.name, RingBufferReader(sm.map)))
+            elif sm.map.type == MapType.PERF_EVENT_ARRAY:
+                self.readers.append((sm.map.name, PerfEventReader(sm.map)))
+        self.reported = State.PENDING
+
+    def pump(self) -> None:
+        out = self.opts.out
+        for line in self.live.session.trace_lines():
+            out.write(line + "\n")
+        for name, reader in self.readers:
+            records = reader.poll()
+            for rec in records:
+                data = rec[1] if isinstance(rec, tuple) else rec
+                out.write(format_record(name, data, self.event_type) + "\n")
+        out.flush()
+        self._watch_agent()
+
+    def _watch_agent(self) -> None:
+        status = self.live.status()
+        if status.state == self.reported or status.state == State.STARTING:
+            return
+        self.reported = status.state
+        if status.state == State.FAILED:
+            self.opts.err.write(f"bpftime: error: agent in process {status.pid}: {status.message}; "
+                                f"the host runs without extensions\n")
+        elif self.opts.stats:
+            self.opts.err.write(f"bpftime: agent in process {status.pid}: {status.message} "
+                                f"in {status.startup_ns / 1e6:.3f} ms\n")
+        self.opts.err.flush()
+
+    def finish(self) -> list[str]:
+        """Last drain; the problems to report once the host has ended."""
+        self.pump()
+        problems = []
+        if self.reported == State.PENDING:
+            problems.append("the agent never started in the host (statically linked, or "
+                            "LD_PRELOAD ignored?): no extension ran")
+        for name, reader in self.readers:
+            lost = reader.dropped if isinstance(reader, RingBufferReader) else reader.lost
+            if lost:
+                problems.append(f"map {name}: {lost} records dropped (the ring was full)")
+        return problems
+
+
+def launch(req: LoadRequest, args: list[str], opts: LaunchOptions) -> int:
+    """Run the host with the extensions of `req`; its exit status. Errors before the
+    host starts raise (and nothing is left behind); the host never starts with a
+    session that is not complete."""
+    prepared = prepare(req)
+    live = build_session(prepared)
+    try:
+        pump = EventPump(live, prepared.event_type, opts)
+        env = preload_env(Path(library_path()), live.session.name)
+        host = Host.start(prepared.host, args, env)
+        try:
+            status = None
+            while status is None:
+                status = host.wait(POLL_SECONDS)
+                pump.pump()
+        finally:
+            host.finish()
+        for problem in pump.finish():
+            opts.err.write(f"bpftime: warning: {problem}\n")
+        views = [MapView(sm.map, sm.obj.btf, sm.definition.key_type_id, sm.definition.value_type_id)
+                 for sm in live.maps]
+        if opts.dump_maps is not None:
+            opts.dump_maps.write_text(json.dumps(to_json(views), indent=1) + "\n")
+        if opts.show_maps and views:
+            opts.out.write(to_text(views) + "\n")
+            opts.out.flush()
+        return host.status if host.status is not None else 1
+    finally:
+        live.destroy()

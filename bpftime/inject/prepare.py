@@ -1,0 +1,111 @@
+"""Everything `bpftime load` decides before the host starts: which extensions run
+where (targets), each verified under its class and compiled to a program image, and
+one hook plan per entry of the host. Any problem is a BpftimeError raised here,
+before a session exists or a host runs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bpftime.elf.loader import load_object
+from bpftime.elf.model import BpfObject
+from bpftime.errors import LoadError
+from bpftime.inject.events import EventType, find_event_type
+from bpftime.inject.targets import Attachment, from_deployment, from_object, is_object
+
+
+@dataclass
+class CompiledProgram:
+    """One verified program of one object, compiled; shared by its attachments."""
+
+    name: str
+    obj: BpfObject
+    image: object           # bpftime.jit.image.ProgramImage
+
+
+@dataclass
+class PlannedHook:
+    """One patched entry: its plan and the programs it runs, in order."""
+
+    plan: object            # bpftime.hook.plan.HookPlan
+    where: str              # for messages: the entry as the user named it
+    programs: list[tuple[int, bool]] = field(default_factory=list)  # (program index, at return)
+
+
+@dataclass
+class Prepared:
+    host: Path
+    objects: list[BpfObject]
+    programs: list[CompiledProgram]
+    hooks: list[PlannedHook]
+    event_type: EventType | None
+
+
+@dataclass
+class LoadRequest:
+    """The command line of `bpftime load`, minus the host's arguments."""
+
+    target: Path
+    host: Path
+    progs: tuple[str, ...] = ()
+    attach: tuple[str, ...] = ()
+    event_type: str | None = None
+
+
+def attachments(req: LoadRequest) -> list[Attachment]:
+    """The (extension, entry) pairs TARGET asks for."""
+    if is_object(req.target):
+        from bpftime.verifier.policy import default_tracing_policy
+
+        return from_object(load_object(req.target), default_tracing_policy(), req.progs, req.attach)
+    if req.attach:
+        raise LoadError(f"{req.target}: --attach applies to an object; a deployment's entries "
+                        f"come from its classes")
+    from bpftime.eim import load_deployment
+
+    objects: dict[Path, BpfObject] = {}
+
+    def load_once(path: Path) -> BpfObject:
+        if path not in objects:
+            objects[path] = load_object(path)
+        return objects[path]
+
+    return from_deployment(load_deployment(req.target, host=req.host), load_once, req.progs)
+
+
+def compile_verified(att: Attachment) -> object:
+    """Verify `att`'s program under its class's policy, then JIT it."""
+    from bpftime.jit.codegen import compile_program
+    from bpftime.runtime import helper_available
+    from bpftime.verifier import verify_program
+
+    verify_program(att.program, att.obj, att.policy)
+    return compile_program(att.program.insns, helper_available)
+
+
+def prepare(req: LoadRequest) -> Prepared:
+    from bpftime.hook.plan import plan_hook
+    from bpftime.hook.resolve import Resolver
+
+    atts = attachments(req)
+    resolver = Resolver(req.host)
+    objects: list[BpfObject] = []
+    programs: list[CompiledProgram] = []
+    by_program: dict[tuple[int, str, str], int] = {}
+    hooks: dict[tuple[str, int], PlannedHook] = {}
+    for att in atts:
+        if all(o is not att.obj for o in objects):
+            objects.append(att.obj)
+        key = (id(att.obj), att.program.name, att.policy.class_name)
+        if key not in by_program:
+            by_program[key] = len(programs)
+            programs.append(CompiledProgram(att.name, att.obj, compile_verified(att)))
+        entry = resolver.resolve(att.entry)
+        spot = (entry.module, entry.vaddr)
+        if spot not in hooks:
+            hooks[spot] = PlannedHook(plan_hook(entry), att.entry)
+        hooks[spot].programs.append((by_program[key], att.kind == "uretprobe"))
+    event_type = None
+    if req.event_type:
+        event_type = find_event_type(req.event_type, [(o.path, o.btf) for o in objects])
+    return Prepared(req.host, objects, programs, list(hooks.values()), event_type)

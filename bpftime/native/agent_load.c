@@ -1,0 +1,270 @@
+/* The agent's start-up in a host launched by `bpftime load` (see agent_load.h). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_load.h"
+#include "hook.h"
+#include "session.h"
+
+/* Exported by the runtime (session.c, image.c, helper_table.c). */
+BPFTIME_API int64_t bpftime_session_find_object(const void *base, uint32_t kind, const char *name);
+BPFTIME_API void *bpftime_helper_address(int id);
+BPFTIME_API void *bpftime_image_map(const uint8_t *code, size_t len, size_t slots_offset,
+                                    const uint64_t *slot_values, size_t n_slots);
+BPFTIME_API int bpftime_image_unmap(void *base, size_t len);
+
+/* The Python side (bpftime/inject/records.py) packs these sizes. */
+_Static_assert(sizeof(struct bpftime_load_status) == 280, "load status layout");
+_Static_assert(sizeof(struct bpftime_load) == 312, "load table layout");
+_Static_assert(sizeof(struct bpftime_load_image) == 96, "image record layout");
+_Static_assert(sizeof(struct bpftime_load_plan) == 288, "plan record layout");
+
+#define MAX_IMAGES 256
+#define MAX_SLOTS 4096
+
+/* Everything one start-up needs; lives on the constructor's stack. */
+struct loader {
+    void *session;
+    struct bpftime_load *load;
+    void *images[MAX_IMAGES];
+    uint32_t n_mapped;
+    struct bpftime_hooks *hooks;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void report(struct bpftime_load *load, int32_t state, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(load->status.message, sizeof load->status.message, fmt, ap);
+    va_end(ap);
+    __atomic_store_n(&load->status.state, state, __ATOMIC_RELEASE);
+}
+
+/* Removes the agent's own path from LD_PRELOAD (and the variable if that empties
+ * it), so that programs the host starts are not extended. */
+static void forget_preload(void)
+{
+    const char *list = getenv("LD_PRELOAD");
+    Dl_info self;
+    if (!list || !dladdr((void *)forget_preload, &self) || !self.dli_fname)
+        return;
+    char kept[4096];
+    size_t used = 0;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, " :");
+        int ours = len == strlen(self.dli_fname) && strncmp(p, self.dli_fname, len) == 0;
+        if (len && !ours && used + len + 1 < sizeof kept) {
+            if (used)
+                kept[used++] = ' ';
+            memcpy(kept + used, p, len);
+            used += len;
+        }
+        p += len;
+        p += strspn(p, " :");
+    }
+    kept[used] = 0;
+    if (used)
+        setenv("LD_PRELOAD", kept, 1);
+    else
+        unsetenv("LD_PRELOAD");
+}
+
+static int in_session(const struct loader *l, uint64_t off, uint64_t len)
+{
+    const struct bpftime_session_header *s = l->session;
+    return off <= s->size && len <= s->size - off;
+}
+
+static int slot_value(struct loader *l, const struct bpftime_slot *slot, uint64_t *out)
+{
+    switch (slot->kind) {
+    case BPFTIME_SLOT_CONST:
+        *out = slot->value;
+        return 0;
+    case BPFTIME_SLOT_SESSION:
+        if (!in_session(l, slot->value, 1))
+            return -ERANGE;
+        *out = (uint64_t)(uintptr_t)l->session + slot->value;
+        return 0;
+    case BPFTIME_SLOT_HELPER: {
+        void *helper = bpftime_helper_address((int)slot->index);
+        if (!helper)
+            return -ENOSYS;
+        *out = (uint64_t)(uintptr_t)helper;
+        return 0;
+    }
+    case BPFTIME_SLOT_IMAGE:
+        if (slot->index >= l->n_mapped)
+            return -ERANGE;
+        *out = (uint64_t)(uintptr_t)l->images[slot->index] + slot->value;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* Maps image `i`: 0, or reports why not and returns -1. */
+static int map_image(struct loader *l, uint32_t i)
+{
+    const uint64_t *offsets = bpftime_at(l->session, l->load->images);
+    if (!in_session(l, offsets[i], sizeof(struct bpftime_load_image))) {
+        report(l->load, BPFTIME_LOAD_FAILED, "image %u: record outside the session", i);
+        return -1;
+    }
+    const struct bpftime_load_image *img = bpftime_at(l->session, offsets[i]);
+    if (img->n_slots > MAX_SLOTS ||
+        !in_session(l, offsets[i], sizeof *img + img->n_slots * sizeof(struct bpftime_slot)) ||
+        !in_session(l, img->code, img->code_len)) {
+        report(l->load, BPFTIME_LOAD_FAILED, "image %u (%.64s): malformed record", i, img->name);
+        return -1;
+    }
+    uint64_t values[MAX_SLOTS];
+    for (uint32_t k = 0; k < img->n_slots; k++) {
+        int err = slot_value(l, &img->slots[k], &values[k]);
+        if (err) {
+            report(l->load, BPFTIME_LOAD_FAILED, "image %.64s: slot %u (kind %u, index %u): %s",
+                   img->name, k, img->slots[k].kind, img->slots[k].index, strerror(-err));
+            return -1;
+        }
+    }
+    void *base = bpftime_image_map(bpftime_at(l->session, img->code), img->code_len,
+                                   img->slots_offset, values, img->n_slots);
+    if (!base) {
+        report(l->load, BPFTIME_LOAD_FAILED, "image %.64s: cannot map: %s", img->name,
+               strerror(errno));
+        return -1;
+    }
+    l->images[l->n_mapped++] = base;
+    return 0;
+}
+
+static void unmap_images(struct loader *l)
+{
+    const uint64_t *offsets = bpftime_at(l->session, l->load->images);
+    while (l->n_mapped) {
+        l->n_mapped--;
+        const struct bpftime_load_image *img = bpftime_at(l->session, offsets[l->n_mapped]);
+        bpftime_image_unmap(l->images[l->n_mapped], img->code_len);
+    }
+}
+
+/* Applies plan `i` and adds its programs: 0, or reports why not and returns -1. */
+static int apply_plan(struct loader *l, uint32_t i)
+{
+    const uint64_t *offsets = bpftime_at(l->session, l->load->plans);
+    if (!in_session(l, offsets[i], sizeof(struct bpftime_load_plan))) {
+        report(l->load, BPFTIME_LOAD_FAILED, "hook %u: record outside the session", i);
+        return -1;
+    }
+    const struct bpftime_load_plan *p = bpftime_at(l->session, offsets[i]);
+    if (p->n_programs > BPFTIME_HOOK_MAX_PROGS * 2 ||
+        !in_session(l, offsets[i], sizeof *p + p->n_programs * sizeof p->programs[0]) ||
+        !in_session(l, p->plan, p->plan_len) || !memchr(p->module, 0, sizeof p->module)) {
+        report(l->load, BPFTIME_LOAD_FAILED, "hook %u: malformed record", i);
+        return -1;
+    }
+    int64_t bias = bpftime_module_bias(p->module);
+    if (bias < 0) {
+        report(l->load, BPFTIME_LOAD_FAILED, "hook %u: %s is not loaded in process %d", i,
+               p->module, (int)getpid());
+        return -1;
+    }
+    char err[200] = "";
+    int id = bpftime_hook_install(l->hooks, bpftime_at(l->session, p->plan), p->plan_len,
+                                  (uint64_t)bias + p->vaddr, err, sizeof err);
+    if (id < 0) {
+        report(l->load, BPFTIME_LOAD_FAILED, "hook %u (%s+%#llx): %s", i, p->module,
+               (unsigned long long)p->vaddr, err);
+        return -1;
+    }
+    const uint64_t *image_offsets = bpftime_at(l->session, l->load->images);
+    for (uint32_t k = 0; k < p->n_programs; k++) {
+        uint32_t image = p->programs[k].image;
+        if (image >= l->n_mapped) {
+            report(l->load, BPFTIME_LOAD_FAILED, "hook %u: no image %u", i, image);
+            return -1;
+        }
+        const struct bpftime_load_image *img = bpftime_at(l->session, image_offsets[image]);
+        bpftime_prog_fn fn = (bpftime_prog_fn)((char *)l->images[image] + img->entry_offset);
+        if (bpftime_hook_add_program(l->hooks, id, fn, p->programs[k].at_return != 0) != 0) {
+            report(l->load, BPFTIME_LOAD_FAILED, "hook %u: cannot add %.64s (too many extensions "
+                   "at one entry?)", i, img->name);
+            return -1;
+        }
+    }
+    l->load->status.hooks++;
+    return 0;
+}
+
+/* Undoes a partial start-up: every patched byte restored, images unmapped. */
+static void abandon(struct loader *l)
+{
+    if (l->hooks)
+        bpftime_hooks_free(l->hooks);
+    l->hooks = NULL;
+    l->load->status.hooks = 0;
+    unmap_images(l);
+}
+
+static int install(struct loader *l)
+{
+    for (uint32_t i = 0; i < l->load->n_images; i++)
+        if (map_image(l, i) != 0)
+            return -1;
+    l->load->status.images = l->n_mapped;
+    l->hooks = bpftime_hooks_new();
+    if (!l->hooks) {
+        report(l->load, BPFTIME_LOAD_FAILED, "cannot allocate the hook table: %s", strerror(errno));
+        return -1;
+    }
+    for (uint32_t i = 0; i < l->load->n_plans; i++)
+        if (apply_plan(l, i) != 0)
+            return -1;
+    return 0;
+}
+
+void bpftime_agent_load(void *session)
+{
+    uint64_t started = now_ns();
+    unsetenv(BPFTIME_SESSION_ENV);
+    forget_preload();
+
+    struct loader l = {.session = session};
+    int64_t off = bpftime_session_find_object(session, BPFTIME_OBJ_BLOB, BPFTIME_LOAD_OBJECT);
+    if (off < 0 || !in_session(&l, (uint64_t)off, sizeof(struct bpftime_load)))
+        return; /* a session without a load table: someone else's (attach) business */
+    l.load = bpftime_at(session, (uint64_t)off);
+    l.load->status.pid = getpid();
+    __atomic_store_n(&l.load->status.state, BPFTIME_LOAD_STARTING, __ATOMIC_RELEASE);
+    if (l.load->version != BPFTIME_LOAD_VERSION || l.load->n_images > MAX_IMAGES ||
+        !in_session(&l, l.load->images, 8ull * l.load->n_images) ||
+        !in_session(&l, l.load->plans, 8ull * l.load->n_plans)) {
+        report(l.load, BPFTIME_LOAD_FAILED, "load table: version %u or counts not understood",
+               l.load->version);
+        return;
+    }
+    if (install(&l) != 0) {
+        abandon(&l);
+        l.load->status.startup_ns = now_ns() - started;
+        __atomic_store_n(&l.load->status.state, BPFTIME_LOAD_FAILED, __ATOMIC_RELEASE);
+        return;
+    }
+    l.load->status.startup_ns = now_ns() - started;
+    /* The hook table and the images stay for the life of the process. */
+    report(l.load, BPFTIME_LOAD_INSTALLED, "%u images mapped, %u hooks applied", l.n_mapped,
+           l.load->status.hooks);
+}
