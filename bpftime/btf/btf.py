@@ -127,7 +127,8 @@ class Btf:
         if k == Kind.ARRAY:
             return self._declare(t.elem_type, f"{inner}[{t.nelems}]", depth + 1)
         if k == Kind.FUNC_PROTO:
-            params = ", ".join(self.name_of(p.type) if p.type else "..." for p in t.params) or "void"
+            params = ", ".join(self._declare(p.type, "", depth + 1).strip() if p.type else "..."
+                               for p in t.params) or "void"
             return self._declare(t.type, f"{inner}({params})", depth + 1)
         if k == Kind.FUNC:
             return self._declare(t.type, t.name, depth + 1)

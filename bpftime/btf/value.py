@@ -9,7 +9,12 @@ from bpftime.btf.types import INT_BOOL, INT_CHAR, Kind
 from bpftime.errors import LoadError
 
 _MAX_DEPTH = 32
+_MAX_NODES = 200_000  # values decoded per call; beyond that (hostile BTF) fall back to hex
 _FLOATS = {2: "<e", 4: "<f", 8: "<d"}
+
+
+class _TooBig(Exception):
+    pass
 
 
 def decode_value(btf: Btf | None, type_id: int | None, data: bytes) -> Any:
@@ -21,77 +26,80 @@ def decode_value(btf: Btf | None, type_id: int | None, data: bytes) -> Any:
     try:
         if btf.size(type_id) != len(data):
             return data.hex()
-        return _decode(btf, type_id, data, 0)
-    except LoadError:
+        return _Decoder(btf).value(type_id, data, 0)
+    except (LoadError, _TooBig):
         return data.hex()
 
 
-def _decode(btf: Btf, type_id: int, data: bytes, depth: int) -> Any:
-    t = btf.resolve(type_id)
-    if depth > _MAX_DEPTH:
+class _Decoder:
+    def __init__(self, btf: Btf):
+        self.btf = btf
+        self.nodes = 0
+
+    def value(self, type_id: int, data: bytes, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > _MAX_NODES or depth > _MAX_DEPTH:
+            raise _TooBig
+        btf = self.btf
+        t = btf.resolve(type_id)
+        if t.kind == Kind.INT:
+            if t.int_encoding & INT_BOOL:
+                return any(data[:t.size])
+            return _int(data[:t.size], t.signed)
+        if t.kind == Kind.PTR:
+            return _int(data[:8], False)
+        if t.kind in (Kind.ENUM, Kind.ENUM64):
+            return _enum(t, _int(data[:t.size], t.signed))
+        if t.kind == Kind.FLOAT and t.size in _FLOATS:
+            return struct.unpack(_FLOATS[t.size], data[:t.size])[0]
+        if t.kind == Kind.ARRAY:
+            return self.array(t.elem_type, t.nelems, data, depth)
+        if t.kind in (Kind.STRUCT, Kind.UNION):
+            out: dict[str, Any] = {}
+            for i, m in enumerate(t.members):
+                v = self.member(m.type, m.bit_offset, m.bitfield_size, data, depth)
+                if not m.name and isinstance(v, dict):
+                    out.update(v)  # anonymous struct/union: its members are ours
+                else:
+                    out[m.name or f"<anon{i}>"] = v
+            return out
+        if t.kind == Kind.DATASEC:
+            return {btf.type(s.type).name: self.value(s.type, data[s.offset:s.offset + s.size], depth + 1)
+                    for s in t.secinfos}
+        if t.kind == Kind.VAR:
+            return self.value(t.type, data, depth + 1)
         return data.hex()
-    if t.kind == Kind.INT:
-        if t.int_encoding & INT_BOOL:
-            return any(data[:t.size])
-        return _int(data[:t.size], t.signed)
-    if t.kind == Kind.PTR:
-        return _int(data[:8], False)
-    if t.kind in (Kind.ENUM, Kind.ENUM64):
-        value = _int(data[:t.size], t.signed)
-        for v in t.values:
-            if v.value == value or (v.value & ((1 << (8 * t.size)) - 1)) == value:
-                return v.name
-        return value
-    if t.kind == Kind.FLOAT and t.size in _FLOATS:
-        return struct.unpack(_FLOATS[t.size], data[:t.size])[0]
-    if t.kind == Kind.ARRAY:
-        return _array(btf, t.elem_type, t.nelems, data, depth)
-    if t.kind in (Kind.STRUCT, Kind.UNION):
-        out: dict[str, Any] = {}
-        for i, m in enumerate(t.members):
-            value = _member(btf, m.type, m.bit_offset, m.bitfield_size, data, depth)
-            if not m.name and isinstance(value, dict):
-                out.update(value)  # anonymous struct/union: its members are ours
-            else:
-                out[m.name or f"<anon{i}>"] = value
-        return out
-    if t.kind == Kind.DATASEC:
-        return {btf.type(s.type).name: _decode(btf, s.type, data[s.offset:s.offset + s.size], depth + 1)
-                for s in t.secinfos}
-    if t.kind == Kind.VAR:
-        return _decode(btf, t.type, data, depth + 1)
-    return data.hex()
+
+    def array(self, elem: int, count: int, data: bytes, depth: int) -> Any:
+        et = self.btf.resolve(elem)
+        if et.kind == Kind.INT and et.size == 1 and (et.name == "char" or et.int_encoding & INT_CHAR):
+            text = data.split(b"\0", 1)[0]
+            if all(0x20 <= b < 0x7F or b in b"\t\n" for b in text):
+                return text.decode("ascii")
+        size = self.btf.size(elem) if count else 0
+        return [self.value(elem, data[i * size:(i + 1) * size], depth + 1) for i in range(count)]
+
+    def member(self, type_id: int, bit_offset: int, bits: int, data: bytes, depth: int) -> Any:
+        t = self.btf.resolve(type_id)
+        if bits == 0 and t.kind == Kind.INT and 0 < t.int_bits < t.size * 8:
+            bits = t.int_bits  # legacy bitfield encoded in the INT itself
+            bit_offset += t.int_offset
+        if bits:
+            value = (int.from_bytes(data, "little") >> bit_offset) & ((1 << bits) - 1)
+            if t.signed and value >> (bits - 1):
+                value -= 1 << bits
+            return _enum(t, value) if t.kind in (Kind.ENUM, Kind.ENUM64) else value
+        start = bit_offset // 8
+        return self.value(type_id, data[start:start + self.btf.size(type_id)], depth + 1)
 
 
 def _int(data: bytes, signed: bool) -> int:
     return int.from_bytes(data, "little", signed=signed)
 
 
-def _array(btf: Btf, elem: int, count: int, data: bytes, depth: int) -> Any:
-    et = btf.resolve(elem)
-    if et.kind == Kind.INT and et.size == 1 and (et.name == "char" or et.int_encoding & INT_CHAR):
-        text = data.split(b"\0", 1)[0]
-        if all(0x20 <= b < 0x7F or b in b"\t\n" for b in text):
-            return text.decode("ascii")
-    size = btf.size(elem) if count else 0
-    return [_decode(btf, elem, data[i * size:(i + 1) * size], depth + 1) for i in range(count)]
-
-
-def _member(btf: Btf, type_id: int, bit_offset: int, bits: int, data: bytes, depth: int) -> Any:
-    t = btf.resolve(type_id)
-    if bits == 0 and t.kind == Kind.INT and t.int_bits < t.size * 8 and t.int_bits:
-        bits = t.int_bits  # legacy bitfield encoded in the INT itself
-        bit_offset += t.int_offset
-    if bits:
-        whole = int.from_bytes(data, "little")
-        value = (whole >> bit_offset) & ((1 << bits) - 1)
-        if t.signed and value >> (bits - 1):
-            value -= 1 << bits
-        if t.kind in (Kind.ENUM, Kind.ENUM64):
-            for v in t.values:
-                if v.value == value:
-                    return v.name
-        return value
-    start = bit_offset // 8
-    size = btf.size(type_id)
-    return _decode(btf, type_id, data[start:start + size], depth + 1)
+def _enum(t, value: int) -> int | str:
+    mask = (1 << (8 * t.size)) - 1 if t.size else 0
+    for v in t.values:
+        if v.value == value or (v.value & mask) == (value & mask):
+            return v.name
+    return value

@@ -18,6 +18,7 @@ BPF_F_MMAPABLE = 0x400
 R_BPF_64_ABS64 = 2
 R_BPF_64_ABS32 = 3
 _OBJ_NAME_LEN = 16  # BPF_OBJ_NAME_LEN, with the NUL
+MAX_GLOBAL_DATA = 64 << 20  # bytes of one global data section we are willing to hold
 _UINT_FIELDS = ("type", "max_entries", "map_flags", "key_size", "value_size",
                 "numa_node", "map_extra", "pinning")
 
@@ -185,6 +186,9 @@ def _inner_map_slots(image: ElfImage, sec: Section, btf: Btf, datasec, table: Ma
 
 
 def _data_map(image: ElfImage, sec: Section, btf: Btf | None, obj_name: str, table: MapTable) -> None:
+    if sec.size > MAX_GLOBAL_DATA:
+        raise image.error(f"section {sec.name}", f"global data of {sec.size} bytes is larger than "
+                          f"the {MAX_GLOBAL_DATA} bytes supported")
     readonly = sec.name.startswith(".rodata")
     datasec = btf.find(sec.name, Kind.DATASEC) if btf is not None else None
     name = internal_map_name(obj_name, sec.name)

@@ -100,7 +100,8 @@ def _pyelftools(path: str, what: str) -> Iterator[None]:
     """Turn the parser's own exceptions into a LoadError naming the file."""
     try:
         yield
-    except (ELFError, ELFParseError, ConstructError, struct.error, ValueError, EOFError) as err:
+    except (ELFError, ELFParseError, ConstructError, struct.error, ValueError, EOFError,
+            OverflowError) as err:
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise LoadError(f"{path}: {what}: {text}") from None
 
