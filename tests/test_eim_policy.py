@@ -61,7 +61,7 @@ def test_host_function_carries_prototype_and_constraints(demo):
 
 def test_extension_binds_object_program_class(demo):
     ext = {e.name: e for e in demo.extensions}["status-rewriter"]
-    assert ext.object == SPECS.parent / "tests" / "programs" / "build" / "demo_rewriter.bpf.o"
+    assert ext.object == SPECS / "bpf" / "build" / "demo_rewriter.bpf.o"
     assert (ext.program, ext.class_name) == ("rewrite_status", "rewriter")
     assert ext.policy is demo.classes["rewriter"].policy
     assert ext.entry.function == "process_request"
