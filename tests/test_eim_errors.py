@@ -318,3 +318,23 @@ def test_class_inheriting_itself(tmp_path, demo):
 def test_bad_limits(tmp_path, demo, limits, error):
     text = DEPLOY.replace("{instructions: 100, memory: 64KiB}", limits)
     assert deploy_error(tmp_path, demo, text) == f"{tmp_path / 'deploy.yaml'}:{error}"
+
+
+def test_no_host_anywhere(tmp_path, demo):
+    text = DEV.replace("host: {host}\n", "")
+    assert dev_error(tmp_path, demo, text) == \
+        "1:1: no host: name the host binary here, in the deployment file, or on the command line"
+
+
+def test_host_given_by_the_caller_only(tmp_path, demo):
+    path = write(tmp_path, "dev.eim.yaml", DEV.replace("host: {host}\n", ""))
+    assert load_development(path, host=demo).host == demo
+    with pytest.raises(LoadError, match=f"^{tmp_path}/gone: host binary not found "
+                                        f"\\(given for {path}\\)$"):
+        load_development(path, host=tmp_path / "gone")
+
+
+def test_class_without_entry_or_parent(tmp_path, demo):
+    text = DEPLOY.replace("    entry: requestBegin\n", "")
+    assert deploy_error(tmp_path, demo, text) == \
+        f"{tmp_path / 'deploy.yaml'}:4:5: class 'observer': no entry given and inherits no class"

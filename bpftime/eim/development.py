@@ -89,14 +89,15 @@ def read_development(path: Path) -> DevelopmentSpec:
     path = Path(path)
     root = compose_file(path)
     top = root.mapping("development spec", ("eim", "host", "types", "state", "functions", "entries"),
-                       ("eim", "host"))
+                       ("eim",))
     check_version(top)
     names = Names("capability or entry")
     types = read_types(top["types"]) if "types" in top else {}
     state = {s.name: s for s in (_state(n, names) for n in _list(top, "state"))}
     functions = {s.name: s for s in (_function(n, names) for n in _list(top, "functions"))}
     entries = {s.name: s for s in (_entry(n, names) for n in _list(top, "entries"))}
-    return DevelopmentSpec(path, resolve_path(path, top["host"], "host"), top["host"].where,
+    host = resolve_path(path, top["host"], "host") if "host" in top else None
+    return DevelopmentSpec(path, host, (top["host"] if "host" in top else root).where,
                            types, state, functions, entries)
 
 

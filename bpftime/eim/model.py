@@ -76,7 +76,7 @@ class EntrySpec:
 @dataclass
 class DevelopmentSpec:
     path: Path
-    host: Path
+    host: Path | None            # None: the deployment file or the caller names it
     host_where: Where
     types: dict[str, TypeLayout]
     state: dict[str, StateSpec]

@@ -14,6 +14,7 @@ from bpftime.eim.model import Development, DevelopmentSpec, EntryPoint, TypeLayo
 from bpftime.eim.prototype import Prototype, format_type
 from bpftime.eim.symbols import HostSymbols, Symbol, read_symbols
 from bpftime.eim.yamlnodes import Where
+from bpftime.errors import LoadError
 from bpftime.verifier.policy import HostFunction, HostVariable, ValueKind, ValueType
 
 
@@ -107,9 +108,17 @@ class Resolver:
 
 def resolve_development(spec: DevelopmentSpec, host: Path | None = None) -> Development:
     """Resolve every name of `spec` in its host (or in `host`, which overrides `host:`)."""
-    binary = Path(host) if host is not None else spec.host
-    if not binary.exists():
-        raise spec.host_where.error(f"host binary {binary} not found")
+    if host is not None:
+        binary = Path(host)
+        if not binary.exists():
+            raise LoadError(f"{binary}: host binary not found (given for {spec.path})")
+    elif spec.host is None:
+        raise spec.host_where.error("no host: name the host binary here, in the deployment "
+                                    "file, or on the command line")
+    else:
+        binary = spec.host
+        if not binary.exists():
+            raise spec.host_where.error(f"host binary {binary} not found")
     symbols = read_symbols(binary)
     with HostDwarf(binary) as dwarf:
         r = Resolver(spec, binary, symbols, dwarf)
