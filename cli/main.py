@@ -14,6 +14,7 @@ from bpftime.errors import BpftimeError
 
 # name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "maps": ("cli.cmd_maps", "maps", "Show the maps of a live session (from another terminal)."),
     "load": ("cli.cmd_load", "load", "Start a program with eBPF extensions on its functions (uprobes)."),
     "run": ("cli.cmd_run", "run", "Run an eBPF program (object, assembly or conformance file)."),
     "inspect": ("cli.cmd_inspect", "inspect", "Show the programs, maps, globals and BTF of an object."),

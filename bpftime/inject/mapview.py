@@ -16,6 +16,7 @@ MAP_INFO_OBJECT = "maps.json"
 NO_ENTRIES = (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.QUEUE, MapType.STACK,
               MapType.BLOOM_FILTER, MapType.USER_RINGBUF)
 PERCPU = (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH)
+ARRAYS = (MapType.ARRAY, MapType.PERCPU_ARRAY)
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,13 @@ class MapView:
                 decoded: Any = [decode_value(self.btf, self.value_type, v) for v in self.map.per_cpu(value)]
             else:
                 decoded = decode_value(self.btf, self.value_type, value)
-            out.append({"key": decode_value(self.btf, self.key_type, key), "value": decoded})
+            out.append({"key": self._key(key), "value": decoded})
         return out
+
+    def _key(self, key: bytes) -> Any:
+        if not self.key_type and self.map.type in ARRAYS and len(key) == 4:
+            return int.from_bytes(key, "little")  # an array's key is its u32 index
+        return decode_value(self.btf, self.key_type, key)
 
 
 def map_info_blob(entries: dict[str, dict[str, Any]]) -> bytes:
@@ -88,12 +94,14 @@ def to_json(views: list[MapView]) -> dict[str, Any]:
 
 
 def to_text(views: list[MapView]) -> str:
-    """`NAME (TYPE): K => V` lines; array entries that are all zero are left out."""
+    """`NAME (TYPE): K => V` lines; array entries that are all zero, and read-only
+    global data (.rodata: the program's constants), are left out."""
     lines = []
     for v in views:
+        if v.map.name.endswith(".rodata"):
+            continue
         entries = v.entries()
-        shown = [e for e in entries if not (v.map.type in (MapType.ARRAY, MapType.PERCPU_ARRAY)
-                                            and _is_zero(e["value"]))]
+        shown = [e for e in entries if not (v.map.type in ARRAYS and _is_zero(e["value"]))]
         hidden = len(entries) - len(shown)
         note = f", {hidden} zero entries not shown" if hidden else ""
         if v.map.type in NO_ENTRIES:

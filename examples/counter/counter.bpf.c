@@ -17,10 +17,13 @@ int BPF_KPROBE(count_target, long x)
 	__u32 key = 0;
 	__u64 *value = bpf_map_lookup_elem(&hits, &key);
 
+	__u64 before = 0;
+
 	if (value)
-		__sync_fetch_and_add(value, 1);
+		before = __sync_fetch_and_add(value, 1);
 	if (x == 0)
-		bpf_printk("demo_target(%ld) reached", x);
+		bpf_printk("demo_target(%ld) in thread %u, hit %llu", x,
+			   (__u32)bpf_get_current_pid_tgid(), before + 1);
 	return 0;
 }
 
