@@ -13,7 +13,7 @@ from bpftime.btf import Kind, decode_value, parse_btf, parse_btf_ext
 from bpftime.elf import load_object
 from bpftime.errors import LoadError
 
-PROGRAMS = ["counter", "ringbuf", "globals", "legacy", "syscall", "xdp", "loop", "mapinmap", "externs"]
+PROGRAMS = ["counter", "ringbuf", "globals", "legacy", "syscall", "xdp", "loop", "mapinmap", "externs", "multi"]
 _ENCODING = {"(none)": 0, "SIGNED": 1, "CHAR": 2, "BOOL": 4}
 
 

@@ -323,3 +323,56 @@ def test_bad_btf_names_section_and_offset(bpf_object, tmp_path):
 
 def test_missing_file_is_a_load_error(tmp_path):
     _load_error(tmp_path / "nope.o", "cannot read")
+
+
+def test_two_programs_in_one_section_each_get_the_shared_subprogram(bpf_object):
+    obj = load_object(bpf_object("multi"))
+    first, second = obj.programs
+    assert (first.section, second.section) == ("xdp", "xdp")
+    sizes = readelf_functions(obj.path)
+    for prog in (first, second):
+        [(name, start)] = prog.subprograms
+        assert name == "bump" and start == sizes[prog.name] // 8
+        assert len(prog.insns) == start + sizes["bump"] // 8
+        [call] = [r for r in prog.relocs if r.kind == RELOC_CALL]
+        assert prog.insns[call.insn].jump_target(call.insn) == start
+        [m] = [r for r in prog.relocs if r.kind == RELOC_MAP]
+        assert m.name == "hits" and m.insn == start + 3  # the lookup in bump's copy
+    # `second` starts at slot 4 of the section: its relocations are relative to itself
+    assert [r.insn for r in second.relocs if r.kind == RELOC_MAP_VALUE] == [0]
+
+
+def test_pointer_in_global_data_is_kept_as_a_data_relocation(bpf_object):
+    obj = load_object(bpf_object("multi"))
+    data = obj.map("multi.data")
+    assert data.data_relocs == {8: "counter_a"}
+    assert readelf_relocs(obj.path)[".rel.data"] == {8: ("R_BPF_64_ABS64", "counter_a")}
+
+
+@pytest.mark.parametrize("name", ["counter", "ringbuf", "globals", "legacy", "syscall", "xdp",
+                                  "loop", "mapinmap", "externs", "multi"])
+def test_debug_info_lands_inside_each_program(bpf_object, name):
+    obj = load_object(bpf_object(name))
+    for prog in obj.programs:
+        starts = [0] + [start for _, start in prog.subprograms]
+        assert [f.insn for f in prog.func_info] == starts
+        assert prog.line_info and prog.line_info[0].insn == 0
+        assert all(0 <= li.insn < len(prog.insns) and not prog.insns[li.insn].opcode == 0
+                   for li in prog.line_info)  # never on the second slot of a lddw
+
+
+def test_relocation_of_the_wrong_kind(bpf_object, tmp_path):
+    obj = bpf_object("counter")
+
+    def patch(raw):  # the map lddw's R_BPF_64_64 becomes a call relocation
+        _, h = _section_header(bytes(raw), ".reluprobe")
+        raw[h["sh_offset"] + 8:h["sh_offset"] + 12] = struct.pack("<I", 10)
+    _load_error(_damaged(tmp_path, obj, patch), "section uprobe: instruction 7",
+                "R_BPF_64_32 relocation against 'calls' is not on a call")
+
+
+def test_call_into_the_middle_of_a_function(bpf_object, tmp_path):
+    obj = bpf_object("globals")
+    # accumulate (.text slot 0) calls clamp (slot 13) without a relocation: `call 12`
+    _load_error(_damaged(tmp_path, obj, _patch_insn(".text", 0, bytes([0x85, 0x10, 0, 0]) + struct.pack("<i", 15))),
+                "section .text: instruction 0", "is not the start of a function")

@@ -164,9 +164,7 @@ class Linker:
         if sym.shndx in self.code:
             if (sym.value + insn.imm) % 8:
                 raise self.image.error(where, f"address of '{name}' is not instruction-aligned")
-            callee = self._function_at(sym.shndx, (sym.value + insn.imm) // 8, where)
-            self._set_lddw(prog, at, Pseudo.FUNC, 0, 0)
-            return callee
+            return self._function_at(sym.shndx, (sym.value + insn.imm) // 8, where)
         map_idx = self.maps.by_symbol.get((sym.shndx, sym.value))
         if map_idx is not None:
             self._set_lddw(prog, at, Pseudo.MAP_IDX, map_idx, 0)
