@@ -149,7 +149,6 @@ class HostDwarf:
         self.path = path
         self.types: dict[str, object] = {}
         self.functions: dict[str, object] = {}
-        self.has_dwarf = False
         self._layouts: dict[int, TypeLayout] = {}
         self._load()
 
@@ -164,7 +163,6 @@ class HostDwarf:
             if not elf.has_dwarf_info():
                 return
             dwarf = elf.get_dwarf_info()
-            self.has_dwarf = True
             for cu in dwarf.iter_CUs():
                 for die in cu.get_top_DIE().iter_children():
                     name = _name(die)

@@ -33,9 +33,6 @@ class Prototype:
     def param(self, name: str) -> ValueType | None:
         return dict(self.params).get(name)
 
-    def index(self, name: str) -> int:
-        return [n for n, _ in self.params].index(name)
-
 
 def format_type(t: ValueType) -> str:
     """The spec spelling of a type, for messages."""

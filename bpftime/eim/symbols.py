@@ -19,7 +19,6 @@ class Symbol:
 @dataclass
 class HostSymbols:
     path: Path
-    pie: bool
     symbols: dict[str, Symbol]
 
     def get(self, name: str) -> Symbol | None:
@@ -44,4 +43,4 @@ def read_symbols(path: Path) -> HostSymbols:
         old = symbols.get(sym.name)
         if old is None or (defined and not old.defined):
             symbols[sym.name] = Symbol(sym.name, sym.value, sym.size, sym.is_function, defined)
-    return HostSymbols(path, bool(binary.is_pie), symbols)
+    return HostSymbols(path, symbols)

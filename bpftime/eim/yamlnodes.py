@@ -114,26 +114,22 @@ class Node:
 class Fields:
     """The fields of a YAML mapping, checked against the keys a section allows."""
 
-    def __init__(self, owner: Node, values: dict[str, Node], keys: dict[str, Node]):
-        self.owner = owner
+    def __init__(self, values: dict[str, Node]):
         self._values = values
-        self._keys = keys
 
     @classmethod
     def read(cls, owner: Node, what: str, allowed: tuple[str, ...],
              required: tuple[str, ...]) -> "Fields":
         values: dict[str, Node] = {}
-        keys: dict[str, Node] = {}
         for key, value in owner.pairs(what):
             name = key.name(f"{what} key")
             if name not in allowed:
                 raise key.error(f"{what}: unknown key '{name}' (expected one of: {', '.join(allowed)})")
             values[name] = value
-            keys[name] = key
         for name in required:
             if name not in values:
                 raise owner.error(f"{what}: missing '{name}'")
-        return cls(owner, values, keys)
+        return cls(values)
 
     def get(self, name: str) -> Node | None:
         return self._values.get(name)
@@ -143,9 +139,6 @@ class Fields:
 
     def __getitem__(self, name: str) -> Node:
         return self._values[name]
-
-    def key(self, name: str) -> Node:
-        return self._keys[name]
 
 
 def compose_file(path: Path) -> Node:
