@@ -47,15 +47,16 @@ class Targets:
         return hook_id, plan
 
     def file_text(self, name: str) -> bytes:
-        """The function's bytes on disk, and as they are in memory now."""
-        e = self.entry(name)
-        return e.body
+        """The function's bytes on disk."""
+        return self.entry(name).body
 
     def live_text(self, name: str) -> bytes:
+        """The function's bytes in memory now."""
         return ctypes.string_at(self.addr(name), self.entry(name).func_size)
 
     def reset(self) -> None:
-        for counter in ("hits", "ret_hits", "ret_sum", "last_ip", "last_di", "last_si", "last_sp_ok"):
+        for counter in ("hits", "ret_hits", "ret_sum", "last_ip", "last_func_ip", "last_session", "last_di", "last_si",
+                        "last_sp_ok"):
             self.var(counter).value = 0
         self.var("bump_calls", ctypes.c_int).value = 0
         self.var("global_value", ctypes.c_int).value = 0
@@ -77,8 +78,11 @@ def _load(opt: str) -> Targets:
     lib.sum_to.argtypes = [ctypes.c_long]
     lib.sum_to.restype = ctypes.c_long
     lib.table_addr.restype = ctypes.c_void_p
-    override = ctypes.cast(library().bpftime_hook_override_return, ctypes.c_void_p).value
-    ctypes.c_void_p.in_dll(lib, "override_fn").value = override
+    for slot, helper in (("override_fn", "override_return"), ("func_ip_fn", "get_func_ip")):
+        address = ctypes.cast(getattr(library(), "bpftime_helper_" + helper), ctypes.c_void_p).value
+        ctypes.c_void_p.in_dll(lib, slot).value = address
+    invocation = ctypes.cast(library().bpftime_invocation, ctypes.c_void_p).value
+    ctypes.c_void_p.in_dll(lib, "invocation_fn").value = invocation
     return Targets(path, lib, Resolver(path), HookSet())
 
 
@@ -118,9 +122,15 @@ def test_exact_hits_from_threads_and_bytes_restored(t, name):
 
 
 def test_context_is_pt_regs_at_the_entry(t):
+    session = ctypes.create_string_buffer(64)  # stands for a session mapping
+    t.hooks.set_session(ctypes.addressof(session))
     t.hook("add_global", entry_progs=["record_prog"])
     assert t.lib.add_global(11, 22) == 33
     assert t.var("last_ip").value == t.addr("add_global")
+    assert t.var("last_func_ip").value == t.addr("add_global")  # bpf_get_func_ip
+    assert t.var("last_session").value == ctypes.addressof(session)
+    record = ctypes.cast(library().bpftime_invocation, ctypes.CFUNCTYPE(ctypes.c_void_p))()
+    assert ctypes.c_void_p.from_address(record).value is None  # restored after the extension
     assert (t.var("last_di").value, t.var("last_si").value) == (11, 22)
     assert t.var("last_sp_ok").value == 1
 
@@ -141,10 +151,6 @@ def test_override_return_skips_the_body(t):
     assert t.var("bump_calls", ctypes.c_int).value == 0  # the body never ran
     assert t.var("hits").value == 2  # both programs, in order
     assert t.lib.call_binop_threads(t.addr("add_leaf"), 2, 10) == 0  # others unaffected
-
-
-def test_override_outside_an_extension_is_refused(t):
-    assert library().bpftime_hook_override_return(ctypes.c_uint64(5)) == -1
 
 
 def test_uretprobe_sees_every_return_value_from_threads(t):

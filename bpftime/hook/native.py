@@ -24,6 +24,7 @@ def library() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(found[0]))
     lib.bpftime_hooks_new.restype = ctypes.c_void_p
     lib.bpftime_hooks_free.argtypes = [ctypes.c_void_p]
+    lib.bpftime_hooks_set_session.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     lib.bpftime_hook_install.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
                                          ctypes.c_uint64, ctypes.c_char_p, ctypes.c_size_t]
     lib.bpftime_hook_add_program.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
@@ -38,7 +39,7 @@ def library() -> ctypes.CDLL:
 class HookDescriptor(ctypes.Structure):
     """struct bpftime_hook (counters and program lists of one entry)."""
 
-    _fields_ = [("address", ctypes.c_uint64), ("ret_tramp", ctypes.c_uint64),
+    _fields_ = [("address", ctypes.c_uint64), ("ret_tramp", ctypes.c_uint64), ("session", ctypes.c_void_p),
                 ("n_entry", ctypes.c_uint32), ("n_return", ctypes.c_uint32),
                 ("entry_progs", ctypes.c_void_p * 16), ("return_progs", ctypes.c_void_p * 16),
                 ("missed", ctypes.c_uint64)]
@@ -57,6 +58,10 @@ class HookSet:
         self._handle: int = library().bpftime_hooks_new()
         if not self._handle:
             raise HookError("out of memory for a hook table")
+
+    def set_session(self, session: int | None) -> None:
+        """The session (base address of its mapping) whose extensions these hooks run."""
+        library().bpftime_hooks_set_session(self._handle, session)
 
     def install(self, plan: HookPlan, address: int) -> int:
         """Patch the entry at `address` by `plan`; returns the hook id."""

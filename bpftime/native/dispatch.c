@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "invocation.h"
 
 struct shadow_frame {
     uint64_t ret; /* the caller's return address */
@@ -27,17 +28,11 @@ struct shadow_stack {
     struct shadow_frame frames[BPFTIME_SHADOW_DEPTH];
 };
 
-/* The invocation a thread is running extensions for (nested hooks are skipped). */
-struct invocation {
-    uint64_t ip;
-    uint64_t override_value;
-    int active;
-    int overridden;
-};
-
-/* initial-exec: no allocation on first access, even when the agent was dlopen()ed
- * (Frida) and the hooked function is malloc. */
-static __thread struct invocation tls_invocation __attribute__((tls_model("initial-exec")));
+/* Set while this thread runs extensions: a hooked function reached from inside one
+ * (through a helper or a host call) does not run extensions again. initial-exec: no
+ * allocation on first access, even when the agent was dlopen()ed (Frida) and the
+ * hooked function is malloc. */
+static __thread int tls_running __attribute__((tls_model("initial-exec")));
 static __thread struct shadow_stack *tls_shadow __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t shadow_key;
@@ -102,29 +97,48 @@ static int hijack_return(struct bpftime_hook *hook, struct bpftime_pt_regs *regs
     return 1;
 }
 
+/* Runs progs[0..n) on regs with this thread's invocation record (invocation.h) set
+ * for the hook; returns 1 and stores the value in *override when one of them called
+ * bpf_override_return. The record is restored afterwards. */
+static int run_programs(struct bpftime_hook *hook, bpftime_prog_fn *progs, uint32_t n,
+                        struct bpftime_pt_regs *regs, uint64_t *override)
+{
+    struct bpftime_invocation *inv = bpftime_invocation_current();
+    void *session = inv->session, *saved_regs = inv->regs;
+    uint64_t func_ip = inv->func_ip;
+    int32_t override_set = inv->override_set;
+    inv->session = hook->session;
+    inv->func_ip = hook->address;
+    inv->regs = regs;
+    inv->override_set = 0;
+    tls_running = 1;
+    for (uint32_t i = 0; i < n; i++)
+        progs[i](regs);
+    tls_running = 0;
+    int overridden = inv->override_set;
+    *override = inv->override_value;
+    inv->session = session;
+    inv->func_ip = func_ip;
+    inv->regs = saved_regs;
+    inv->override_set = override_set;
+    return overridden;
+}
+
 BPFTIME_API uint64_t bpftime_dispatch_entry(struct bpftime_hook *hook, struct bpftime_pt_regs *regs)
 {
-    struct invocation *inv = &tls_invocation;
     uint32_t n = __atomic_load_n(&hook->n_entry, __ATOMIC_ACQUIRE);
     uint32_t n_ret = __atomic_load_n(&hook->n_return, __ATOMIC_ACQUIRE);
     if (!n && !n_ret)
         return 0;
-    if (inv->active) { /* called from inside an extension (a helper, a host call) */
+    if (tls_running) {
         count_missed(hook);
         return 0;
     }
     fill_regs(regs, hook->address);
-    if (n) {
-        inv->active = 1;
-        inv->overridden = 0;
-        inv->ip = hook->address;
-        for (uint32_t i = 0; i < n; i++)
-            hook->entry_progs[i](regs);
-        inv->active = 0;
-        if (inv->overridden) {
-            regs->ax = inv->override_value;
-            return 1;
-        }
+    uint64_t value;
+    if (n && run_programs(hook, hook->entry_progs, n, regs, &value)) {
+        regs->ax = value;
+        return 1;
     }
     if (n_ret && !hijack_return(hook, regs))
         count_missed(hook);
@@ -148,34 +162,13 @@ BPFTIME_API uint64_t bpftime_dispatch_return(struct bpftime_hook *hook, struct b
     }
     uint64_t ret = s->frames[d - 1].ret;
     s->depth = d - 1;
-    struct invocation *inv = &tls_invocation;
     uint32_t n = __atomic_load_n(&hook->n_return, __ATOMIC_ACQUIRE);
-    if (n && inv->active) {
+    if (n && tls_running) {
         count_missed(hook);
     } else if (n) {
+        uint64_t ignored; /* bpf_override_return means nothing at a return */
         fill_regs(regs, ret);
-        inv->active = 1;
-        inv->overridden = 0;
-        inv->ip = hook->address;
-        for (uint32_t i = 0; i < n; i++)
-            hook->return_progs[i](regs);
-        inv->active = 0;
+        run_programs(hook, hook->return_progs, n, regs, &ignored);
     }
     return ret;
-}
-
-BPFTIME_API int bpftime_hook_override_return(uint64_t value)
-{
-    struct invocation *inv = &tls_invocation;
-    if (!inv->active)
-        return -1;
-    inv->override_value = value;
-    inv->overridden = 1;
-    return 0;
-}
-
-BPFTIME_API uint64_t bpftime_hook_current_ip(void)
-{
-    struct invocation *inv = &tls_invocation;
-    return inv->active ? inv->ip : 0;
 }

@@ -74,6 +74,7 @@ typedef uint64_t (*bpftime_prog_fn)(void *ctx);
 struct bpftime_hook {
     uint64_t address;    /* the entry (regs->ip for entry extensions) */
     uint64_t ret_tramp;  /* address of the return trampoline */
+    void *session;       /* the session of its extensions (invocation.h) */
     uint32_t n_entry;    /* published with release stores; 0 after removal */
     uint32_t n_return;
     bpftime_prog_fn entry_progs[BPFTIME_HOOK_MAX_PROGS];
@@ -87,18 +88,18 @@ struct bpftime_hook {
  * maxactive. */
 #define BPFTIME_SHADOW_DEPTH 255
 
-/* dispatch.c: called by the trampolines. */
+/* dispatch.c: called by the trampolines. Extensions run with the thread's invocation
+ * record (invocation.h) set: session, func_ip = the entry, regs; an entry extension
+ * calling bpf_override_return makes the trampoline return that value at once. */
 uint64_t bpftime_dispatch_entry(struct bpftime_hook *hook, struct bpftime_pt_regs *regs);
 uint64_t bpftime_dispatch_return(struct bpftime_hook *hook, struct bpftime_pt_regs *regs);
-
-/* dispatch.c: for the helpers of the running extension (bpf_override_return,
- * bpf_get_func_ip). override: 0, or -1 outside an entry extension. */
-int bpftime_hook_override_return(uint64_t value);
-uint64_t bpftime_hook_current_ip(void);
 
 /* patch.c: a table of installed hooks, one per session. Hooks are small integers. */
 struct bpftime_hooks;
 struct bpftime_hooks *bpftime_hooks_new(void);
+/* The session whose extensions this table's hooks run (bpf_trace_printk output and
+ * the like go there, see invocation.h); NULL until set. */
+void bpftime_hooks_set_session(struct bpftime_hooks *set, void *session);
 /* Removes every hook still installed, then frees the table. */
 void bpftime_hooks_free(struct bpftime_hooks *set);
 /* Verify and patch; returns the hook id, or -1 with a one-line reason in err. */

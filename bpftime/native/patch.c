@@ -57,6 +57,7 @@ struct installed {
 };
 
 struct bpftime_hooks {
+    void *session;
     struct installed hooks[MAX_HOOKS];
 };
 
@@ -400,6 +401,12 @@ BPFTIME_API struct bpftime_hooks *bpftime_hooks_new(void)
     return calloc(1, sizeof(struct bpftime_hooks));
 }
 
+BPFTIME_API void bpftime_hooks_set_session(struct bpftime_hooks *set, void *session)
+{
+    if (set)
+        set->session = session;
+}
+
 static struct installed *lookup(struct bpftime_hooks *set, int id)
 {
     if (!set || id < 0 || id >= MAX_HOOKS || !set->hooks[id].region)
@@ -442,6 +449,7 @@ static int install_locked(struct bpftime_hooks *set, const struct plan *p, uint8
     struct bpftime_hook *hook = (struct bpftime_hook *)r->base;
     hook->address = (uint64_t)entry;
     hook->ret_tramp = code + h->return_off;
+    hook->session = set->session;
     __atomic_store_n(&hook->missed, 0, __ATOMIC_RELAXED);
     struct installed *slot = &set->hooks[id];
     slot->entry = entry;

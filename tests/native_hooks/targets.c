@@ -45,8 +45,11 @@ __attribute__((noinline)) int bench_target(int a, int b) { return a + b; }
 uint64_t hits;          /* entry programs */
 uint64_t ret_hits;      /* return programs */
 uint64_t ret_sum;       /* sum of regs->ax seen at return */
-uint64_t last_ip, last_di, last_si, last_sp_ok;
-int (*override_fn)(uint64_t);
+uint64_t last_ip, last_func_ip, last_session, last_di, last_si, last_sp_ok;
+void **(*invocation_fn)(void); /* bpftime_invocation(): its first field is the session */
+/* the runtime's helpers (bpftime_helper_override_return, _get_func_ip), set by the test */
+typedef uint64_t (*helper_fn)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+helper_fn override_fn, func_ip_fn;
 uint64_t override_value = 42;
 
 uint64_t count_prog(void *ctx)
@@ -63,6 +66,8 @@ uint64_t record_prog(void *ctx)
     struct regs *r = ctx;
     __atomic_fetch_add(&hits, 1, __ATOMIC_RELAXED);
     last_ip = r->ip;
+    last_func_ip = func_ip_fn(0, 0, 0, 0, 0);
+    last_session = (uint64_t)*invocation_fn();
     last_di = r->di;
     last_si = r->si;
     /* sp points at the return address, which lies inside this library's caller */
@@ -74,7 +79,7 @@ uint64_t override_prog(void *ctx)
 {
     (void)ctx;
     __atomic_fetch_add(&hits, 1, __ATOMIC_RELAXED);
-    override_fn(override_value);
+    override_fn((uint64_t)ctx, override_value, 0, 0, 0);
     return 0;
 }
 
