@@ -338,3 +338,11 @@ def test_class_without_entry_or_parent(tmp_path, demo):
     text = DEPLOY.replace("    entry: requestBegin\n", "")
     assert deploy_error(tmp_path, demo, text) == \
         f"{tmp_path / 'deploy.yaml'}:4:5: class 'observer': no entry given and inherits no class"
+
+
+def test_symbol_imported_from_a_library(tmp_path, demo):
+    text = DEV.replace("function: copy_bytes", "function: pthread_create").replace(
+        '"(ptr dst, ptr src, u64 n) -> ptr"', '"(ptr t, ptr a, ptr f, ptr arg) -> i32"').replace(
+        '["writes(dst, n)", "reads(src, n)", "n <= 4096", "ret == dst"]', "[]")
+    assert dev_error(tmp_path, demo, text) == \
+        f"7:5: function 'copyBytes': 'pthread_create' is imported by host {demo}, not defined in it"
