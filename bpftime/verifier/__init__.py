@@ -71,12 +71,12 @@ def map_bytes(m) -> int:
 def verify(insns: list[Insn], *, maps: list, policy: Policy, btf=None, line_info: list | None = None,
            externs: list | None = None, name: str = "prog", budget: int = BUDGET,
            log: Callable[[str], None] | None = None) -> VerifyResult:
-    """Prove `insns` safe under `policy`; raise Rejected otherwise. (`btf` is accepted
-    for the loader's convenience; line info comes through `line_info`.)"""
+    """Prove `insns` safe under `policy`; raise Rejected otherwise. `btf` (a
+    `bpftime.btf.Btf`) sizes kconfig externs."""
     from bpftime.verifier.calls import max_stack
     from bpftime.verifier.checker import Walker
 
-    w = Walker(insns, maps, policy, externs or [], line_info, name, budget, log)
+    w = Walker(insns, maps, policy, externs or [], line_info, name, budget, log, btf)
     w.run()
     depth, chain = max_stack(w)
     if depth > 512:

@@ -234,7 +234,7 @@ def loop_callback(w: "Walker", pc: int, st: State, target: int) -> None:
     cb_regs[FP] = Reg(Kind.STACK, ZERO, frame=len(st.frames))
     inner.frames.append(Frame(cb_regs, {}, pc, target, loop_max=nr_max))
     sub = Walker(w.insns, w.maps, w.policy, w.externs, w.line_info, w.name,
-                 w.budget - w.processed, w.log)
+                 w.budget - w.processed, w.log, w.btf)
     sub.run(target, inner)
     w.processed += sub.processed
     w.maps_used |= sub.maps_used
@@ -308,15 +308,31 @@ def release(st: State, rid: int) -> None:
 
 
 # --- host functions and variables (EIM) ---------------------------------------------
-def _extern_name(w: "Walker", index: int, what: str) -> str:
+def _extern(w: "Walker", index: int, what: str):
     if not 0 <= index < len(w.externs):
         raise Refusal(f"{what} index {index} out of range ({len(w.externs)} externs)")
-    e = w.externs[index]
+    return w.externs[index]
+
+
+def _extern_name(w: "Walker", index: int, what: str) -> str:
+    e = _extern(w, index, what)
     return getattr(e, "name", e)
 
 
 def host_variable(w: "Walker", index: int, pc: int) -> Reg:
-    name = _extern_name(w, index, "extern variable")
+    """lddw of an extern: a granted host variable, a kconfig value (read-only), or the
+    address of a host function (null for a weak function the class does not grant)."""
+    e = _extern(w, index, "extern")
+    name = getattr(e, "name", e)
+    if getattr(e, "kind", "var") == "func":
+        if name in w.policy.functions:
+            return Reg(Kind.MEM, ZERO, mem=Mem(f"host function {name}", 0), origin=pc)
+        if getattr(e, "weak", False):
+            return Reg(Kind.SCALAR, ZERO, origin=pc)
+        raise Refusal(f"host function {name} is not granted to class {w.policy.class_name}")
+    if getattr(e, "section", "") == ".kconfig":
+        size = w.btf.size(e.type_id) if w.btf is not None and e.type_id else 8
+        return Reg(Kind.MEM, ZERO, mem=Mem(f"kconfig {name}", size), origin=pc)
     var = w.policy.variables.get(name)
     if var is None:
         raise Refusal(f"host variable {name} is not granted to class {w.policy.class_name}")

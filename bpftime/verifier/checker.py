@@ -26,7 +26,7 @@ from bpftime.verifier.state import (EMPTY_SLOT, NOT_INIT, NULLABLE, Frame, Kind,
 
 BPF_F_RDONLY_PROG = 1 << 7
 MAX_VAR_OFF = 1 << 29
-MAX_STATES_PER_INSN = 32
+MAX_STATES_PER_INSN = 16
 
 
 @dataclass(eq=False)
@@ -53,11 +53,11 @@ class Walker:
 
     def __init__(self, insns: list[Insn], maps: list, policy: Policy, externs: list,
                  line_info: list | None, name: str, budget: int,
-                 log: Callable[[str], None] | None):
+                 log: Callable[[str], None] | None, btf=None):
         self.insns, self.policy, self.externs = insns, policy, externs
         self.maps = list(maps)     # inner maps of maps-of-maps are appended as met
         self.line_info = sorted(line_info or [], key=lambda li: li.insn)
-        self.name, self.budget, self.log = name, budget, log
+        self.name, self.budget, self.log, self.btf = name, budget, log, btf
         self.ctx = Context(policy) if policy.context != ContextKind.MEMORY else None
         self.live = live_registers(insns)
         self.prune_points = self._prune_points()
@@ -192,16 +192,18 @@ class Walker:
                 f"instruction bound over the class's limit: a path executes {total} "
                 f"instructions, the limit of class {self.policy.class_name} is {limit}"), st)
         self.longest = max(self.longest, total)
-        cp = parent
-        while cp is not None and cp.max_total < total:
-            cp.max_total = total
-            cp = cp.parent
+        if parent is not None and parent.max_total < total:
+            parent.max_total = total
+        # a checkpoint whose last path ended is final: hand its longest path up
         cp = parent
         while cp is not None:
             cp.branches -= 1
             if cp.branches:
                 break
-            cp = cp.parent
+            up = cp.parent
+            if up is not None and up.max_total < cp.max_total:
+                up.max_total = cp.max_total
+            cp = up
 
     def rejected(self, pc: int | None, r: Refusal, st: State | None) -> Rejected:
         pc = r.pc if r.pc is not None else pc

@@ -1,0 +1,5 @@
+# reason: not granted to class default
+mov %r2, 0
+call bpf_override_return
+mov %r0, 0
+exit

@@ -1,0 +1,6 @@
+# reason: write through read-only grant
+# policy: eim
+ldxdw %r2, [%r1+104]
+stw [%r2+0], 1
+mov %r0, 0
+exit

@@ -1,0 +1,6 @@
+# reason: infinite recursion
+call local f
+exit
+f:
+call local f
+exit

@@ -1,0 +1,34 @@
+# reason: instruction bound over the class's limit
+# policy: eim
+# limits: instructions=20
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+mov %r0, 0
+exit

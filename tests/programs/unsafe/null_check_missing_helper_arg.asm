@@ -1,0 +1,15 @@
+# reason: null check missing
+# map: values hash 4 8 16
+stw [%r10-4], 0
+mov %r2, %r10
+add %r2, -4
+lddw %r1, map_idx(0)
+call bpf_map_lookup_elem
+mov %r3, %r0
+mov %r2, %r10
+add %r2, -4
+lddw %r1, map_idx(0)
+mov %r4, 0
+call bpf_map_update_elem
+mov %r0, 0
+exit

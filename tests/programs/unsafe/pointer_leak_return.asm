@@ -1,0 +1,3 @@
+# reason: pointer leak
+mov %r0, %r10
+exit

@@ -1,0 +1,8 @@
+# reason: pointer leak
+# map: values hash 4 8 16
+stw [%r10-4], 0
+mov %r2, %r10
+add %r2, -4
+lddw %r1, map_idx(0)
+call bpf_map_lookup_elem
+exit

@@ -1,0 +1,14 @@
+# reason: out of bounds
+# map: events ringbuf 0 0 4096
+lddw %r1, map_idx(0)
+mov %r2, 16
+mov %r3, 0
+call bpf_ringbuf_reserve
+jeq %r0, 0, out
+stdw [%r0+16], 1
+mov %r1, %r0
+mov %r2, 0
+call bpf_ringbuf_submit
+out:
+mov %r0, 0
+exit

@@ -1,0 +1,11 @@
+# reason: may be null
+# map: events ringbuf 0 0 4096
+lddw %r1, map_idx(0)
+mov %r2, 16
+mov %r3, 0
+call bpf_ringbuf_reserve
+mov %r1, %r0
+mov %r2, 0
+call bpf_ringbuf_submit
+mov %r0, 0
+exit

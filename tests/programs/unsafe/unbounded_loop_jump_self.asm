@@ -1,0 +1,4 @@
+# reason: unbounded loop
+mov %r0, 0
+loop:
+ja loop

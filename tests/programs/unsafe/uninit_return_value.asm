@@ -1,0 +1,2 @@
+# reason: R0 !read_ok
+exit
