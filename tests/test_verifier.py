@@ -12,7 +12,7 @@ from bpftime.elf.loader import load_object
 from bpftime.elf.model import MapDef
 from bpftime.errors import VerifyError
 from bpftime.kernel_abi import MapType
-from bpftime.verifier import (ContextKind, default_tracing_policy, memory_policy, verify,
+from bpftime.verifier import (ContextKind, context_for, default_tracing_policy, memory_policy, verify,
                               verify_program)
 from bpftime.verifier.policy import EntryArg, HostVariable, ValueKind, ValueType
 from conftest import CONFORMANCE, PROGRAMS
@@ -23,15 +23,8 @@ OBJECTS = sorted(p.name.removesuffix(".bpf.c") for p in PROGRAMS.glob("*.bpf.c")
 HASH = MapDef("values", MapType.HASH, 4, 8, 16)
 
 
-def context_of(section: str) -> ContextKind:
-    """The closest context kind for a libbpf section name."""
-    if section.startswith("xdp"):
-        return ContextKind.XDP
-    if "sys_enter" in section:
-        return ContextKind.SYSCALL_ENTER
-    if "sys_exit" in section:
-        return ContextKind.SYSCALL_EXIT
-    return ContextKind.PT_REGS
+def context_of(prog) -> ContextKind:
+    return context_for(prog.attach.kind, prog.attach.function)
 
 
 def run(text: str, policy=None, maps=(), externs=()):
@@ -72,7 +65,7 @@ def externs_policy():
 def test_realistic_object_is_accepted(bpf_object, name):
     obj = load_object(bpf_object(name))
     for prog in obj.programs:
-        policy = externs_policy() if obj.externs else default_tracing_policy(context_of(prog.section))
+        policy = externs_policy() if obj.externs else default_tracing_policy(context_of(prog))
         result = verify_program(prog, obj, policy)
         assert result.processed > 0
 

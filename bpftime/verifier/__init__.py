@@ -16,7 +16,8 @@ given, receives the walk line by line (the `-v` of `bpftime verify`).
 A rejection raises `Rejected` (a `bpftime.errors.VerifyError`) whose one-line message
 names the program, the instruction, its source line, the rule broken and the register
 state there. The policy input is `bpftime.verifier.policy.Policy`; see
-`default_tracing_policy` and `memory_policy` there.
+`default_tracing_policy`, `memory_policy` and `context_for` (attach kind -> context
+layout) there.
 """
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ from typing import Callable
 from bpftime.isa import Insn
 from bpftime.kernel_abi import MapType
 from bpftime.verifier.diag import Refusal, Rejected
-from bpftime.verifier.policy import (ContextKind, Policy, default_tracing_policy,
+from bpftime.verifier.policy import (ContextKind, Policy, context_for, default_tracing_policy,
                                      memory_policy)
 
 __all__ = ["verify", "verify_program", "VerifyResult", "Rejected", "Policy", "ContextKind",
-           "default_tracing_policy", "memory_policy", "map_bytes"]
+           "default_tracing_policy", "memory_policy", "context_for", "map_bytes"]
 
 BUDGET = 1_000_000
 

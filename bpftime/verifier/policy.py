@@ -117,6 +117,19 @@ class Policy:
     input_size: int = 0                   # MEMORY context: bytes at r1, the value of r2
 
 
+def context_for(attach_kind: str, event: str | None = None) -> ContextKind:
+    """The context layout of a program attached as `attach_kind` (the loader's
+    AttachPoint.kind; `event` is a tracepoint's name): the kernel's closest type."""
+    if attach_kind == "xdp":
+        return ContextKind.XDP
+    if attach_kind == "tracepoint" and event:
+        if event.startswith("sys_enter"):
+            return ContextKind.SYSCALL_ENTER
+        if event.startswith("sys_exit"):
+            return ContextKind.SYSCALL_EXIT
+    return ContextKind.PT_REGS
+
+
 def default_tracing_policy(context: ContextKind = ContextKind.PT_REGS) -> Policy:
     """The class of a bare object (no spec), like a kernel uprobe: the standard
     tracing helpers and probe_read_user, no host writes, no host calls, no return."""
