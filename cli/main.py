@@ -16,6 +16,7 @@ from bpftime.errors import BpftimeError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "maps": ("cli.cmd_maps", "maps", "Show the maps of a live session (from another terminal)."),
     "load": ("cli.cmd_load", "load", "Start a program with eBPF extensions on its functions (uprobes)."),
+    "verify": ("cli.cmd_verify", "verify", "Prove extensions safe: a deployment spec's, or an object's programs."),
     "run": ("cli.cmd_run", "run", "Run an eBPF program (object, assembly or conformance file)."),
     "inspect": ("cli.cmd_inspect", "inspect", "Show the programs, maps, globals and BTF of an object."),
     "disasm": ("cli.cmd_disasm", "disasm", "Disassemble a program, annotating relocations and source lines."),
