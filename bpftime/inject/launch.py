@@ -17,7 +17,7 @@ from bpftime.inject.prepare import LoadRequest, prepare
 from bpftime.inject.records import State
 from bpftime.inject.session_build import LoadSession, build_session
 from bpftime.kernel_abi import MapType
-from bpftime.runtime import PerfEventReader, RingBufferReader, library_path
+from bpftime.runtime import PerfEventReader, RingBufferReader, clean_stale, library_path
 
 POLL_SECONDS = 0.02
 
@@ -91,6 +91,7 @@ def launch(req: LoadRequest, args: list[str], opts: LaunchOptions) -> int:
     host starts raise (and nothing is left behind); the host never starts with a
     session that is not complete."""
     prepared = prepare(req)
+    clean_stale()  # sessions of a `bpftime load` that was killed
     live = build_session(prepared)
     try:
         pump = EventPump(live, prepared.event_type, opts)

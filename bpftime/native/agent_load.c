@@ -231,6 +231,7 @@ static int install(struct loader *l)
         report(l->load, BPFTIME_LOAD_FAILED, "cannot allocate the hook table: %s", strerror(errno));
         return -1;
     }
+    bpftime_hooks_set_session(l->hooks, l->session);
     for (uint32_t i = 0; i < l->load->n_plans; i++)
         if (apply_plan(l, i) != 0)
             return -1;

@@ -1,0 +1,299 @@
+"""`bpftime load` end to end: a real host started with the agent preloaded, the
+extensions running natively at its functions, the maps read when it exits."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _examples_build():
+    spec = importlib.util.spec_from_file_location("examples_build", REPO / "examples" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BUILD = _examples_build()
+
+
+@pytest.fixture(scope="module")
+def demo():
+    """demo(opt="O2", pie=True) -> the demo host binary."""
+    def get(opt: str = "O2", pie: bool = True) -> Path:
+        try:
+            return BUILD.build_host(opt, pie)
+        except BUILD.BuildError as err:
+            pytest.skip(str(err))
+    return get
+
+
+@pytest.fixture(scope="module")
+def example():
+    def get(name: str) -> Path:
+        try:
+            return BUILD.build_object(name)
+        except BUILD.BuildError as err:
+            pytest.skip(str(err))
+    return get
+
+
+def bpftime(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def load_dump(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run `bpftime load --dump-maps` and return the process and the dumped maps."""
+    dump = tmp_path / "maps.json"
+    proc = bpftime("load", "--dump-maps", str(dump), *args)
+    maps = json.loads(dump.read_text())["maps"] if dump.exists() else {}
+    return proc, maps
+
+
+@pytest.mark.parametrize("opt, pie", [("O2", True), ("O0", True), ("O2", False), ("O0", False)])
+def test_uprobe_counts_every_call_from_every_thread(tmp_path, demo, example, opt, pie):
+    proc, maps = load_dump(tmp_path, str(example("counter")), "--",
+                           str(demo(opt, pie)), "count", "30000", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert "calls 30000 sum 900000000" in proc.stdout       # the host's own result is unchanged
+    assert maps["hits"] == [{"key": 0, "value": 30000}]
+
+
+def test_trace_printk_lines_are_printed(tmp_path, demo, example):
+    proc, _ = load_dump(tmp_path, str(example("counter")), "--", str(demo()), "count", "10", "1")
+    assert proc.returncode == 0, proc.stderr
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("demo_target(0)"))
+    assert line.endswith("hit 1")
+
+
+def test_uretprobe_histogram_counts_every_return(tmp_path, demo, example):
+    proc, maps = load_dump(tmp_path, str(example("latency")), "--", str(demo()), "work", "300")
+    assert proc.returncode == 0, proc.stderr
+    buckets = {e["key"]: e["value"] for e in maps["hist"]}
+    assert sum(buckets.values()) == 300
+    assert len([b for b, n in buckets.items() if n]) >= 3   # work doubles with i % 16
+    assert maps["start"] == []                              # every entry met its return
+
+
+def test_attach_option_moves_a_program_to_a_return_and_a_short_leaf(tmp_path, demo, example):
+    host = demo()
+    proc, maps = load_dump(tmp_path, str(example("counter")),
+                           "--attach", f"count_target=uretprobe:{host.name}:demo_target",
+                           "--", str(host), "count", "1000", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert maps["hits"] == [{"key": 0, "value": 1000}]
+    proc, maps = load_dump(tmp_path, str(example("counter")),
+                           "--attach", "count_target=uprobe:demo:demo_add",
+                           "--", str(host), "add", "2", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "5"
+    assert maps["hits"] == [{"key": 0, "value": 1}]
+
+
+def test_libc_functions_per_process_and_children_not_extended(tmp_path, example):
+    proc, maps = load_dump(tmp_path, str(example("malloc_free")), "--",
+                           "/bin/sh", "-c", "ls -l / >/dev/null; ls -l / >/dev/null; true")
+    assert proc.returncode == 0, proc.stderr
+    counts = sorted((e["value"]["mallocs"] for e in maps["calls"]), reverse=True)
+    assert counts[0] > 10                      # the shell
+    # A forked child runs the shell's (extended) code until it execs `ls`, which starts
+    # without the agent: `ls -l` alone makes hundreds of mallocs, none counted.
+    assert all(n <= 5 for n in counts[1:]), counts
+
+
+def test_host_environment_is_left_as_found(tmp_path, example):
+    proc, _ = load_dump(tmp_path, str(example("malloc_free")), "--", "/usr/bin/env")
+    assert proc.returncode == 0, proc.stderr
+    assert "BPFTIME_SESSION" not in proc.stdout
+    assert "_native" not in proc.stdout        # the agent took itself out of LD_PRELOAD
+
+
+def test_ring_buffer_events_decoded_through_btf(tmp_path, demo, example):
+    proc, _ = load_dump(tmp_path, str(example("ringbuf")), "--event-type", "event", "--",
+                        str(demo()), "events", "6")
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith('{"map"')]
+    assert [(e["event"]["id"], e["event"]["name"]) for e in events] == [
+        (0, "alpha"), (1, "beta"), (2, "gamma"), (3, "delta"), (4, "alpha"), (5, "beta")]
+    proc, _ = load_dump(tmp_path, str(example("ringbuf")), "--", str(demo()), "events", "1")
+    (line,) = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith('{"map"')]
+    assert bytes.fromhex(line["hex"])[8:16] == bytes(8)     # id 0, undecoded
+
+
+def test_override_return_through_a_deployment(tmp_path, demo, example):
+    example("override")
+    host = demo()
+    assert subprocess.run([str(host), "check", "1000"], capture_output=True).returncode == 3
+    proc = bpftime("load", "examples/override/override.deploy.yaml", "--", str(host), "check", "1000")
+    assert "access granted" in proc.stdout, proc.stderr
+    assert proc.returncode == 0
+
+
+def test_exit_status_is_the_hosts(tmp_path, demo, example):
+    proc, maps = load_dump(tmp_path, str(example("counter")), "--", str(demo()), "check", "5")
+    assert proc.returncode == 3
+    assert maps["hits"] == [{"key": 0, "value": 0}]
+
+
+# --- concealed entries --------------------------------------------------------------
+
+def _function_bytes(binary: Path) -> dict[str, tuple[int, bytes]]:
+    """name -> (vaddr, bytes on disk) of every sized function of the binary."""
+    from elftools.elf.elffile import ELFFile
+
+    out = {}
+    with binary.open("rb") as f:
+        elf = ELFFile(f)
+        text = elf.get_section_by_name(".text")
+        lo, hi = text["sh_addr"], text["sh_addr"] + text["sh_size"]
+        for sym in elf.get_section_by_name(".symtab").iter_symbols():
+            if sym["st_info"]["type"] == "STT_FUNC" and sym["st_size"] and lo <= sym["st_value"] < hi:
+                off = sym["st_value"] - text["sh_addr"] + text["sh_offset"]
+                f.seek(off)
+                out[sym.name] = (sym["st_value"], f.read(sym["st_size"]))
+    return out
+
+
+def _host_pid(cli_pid: int, name: str, limit: float = 20) -> int:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        for task in Path(f"/proc/{cli_pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                if Path(f"/proc/{child}/comm").read_text().strip() == name[:15]:
+                    return int(child)
+        time.sleep(0.05)
+    raise AssertionError(f"no host {name} under process {cli_pid}")
+
+
+def _load_bias(pid: int, binary: Path) -> int:
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and parts[5] == str(binary.resolve()) and int(parts[2], 16) == 0:
+            return int(parts[0].split("-")[0], 16)
+    raise AssertionError(f"{binary} is not mapped in {pid}")
+
+
+@pytest.mark.parametrize("pie", [True, False])
+def test_concealed_entries_keep_their_bytes(demo, example, pie):
+    host = demo("O2", pie)
+    cli = subprocess.Popen([sys.executable, "-m", "cli.main", "load", str(example("counter")), "--",
+                            str(host), "--hold", "count", "100", "2"], cwd=REPO,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert cli.stdout.readline() == b"calls 100 sum 10000\n"
+        pid = _host_pid(cli.pid, host.name)
+        bias = _load_bias(pid, host) if pie else 0
+        functions = _function_bytes(host)
+        with open(f"/proc/{pid}/mem", "rb") as mem:
+            def live(vaddr: int, size: int) -> bytes:
+                mem.seek(bias + vaddr)
+                return mem.read(size)
+            changed = {name for name, (vaddr, disk) in functions.items() if live(vaddr, len(disk)) != disk}
+        assert changed == {"demo_target"}
+        assert len(functions) >= 8
+    finally:
+        cli.stdin.close()
+        cli.wait(30)
+    assert cli.returncode == 0
+
+
+# --- signals, cleanup, failures ------------------------------------------------------
+
+def _sessions() -> set[str]:
+    return {p.name for p in Path("/dev/shm").glob("bpftime-*")}
+
+
+def test_ctrl_c_stops_the_host_and_removes_the_session(demo, example):
+    before = _sessions()
+    host = demo()
+    cli = subprocess.Popen([sys.executable, "-m", "cli.main", "load", str(example("counter")), "--",
+                            str(host), "--hold", "count", "10", "1"], cwd=REPO,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert cli.stdout.readline() == b"calls 10 sum 100\n"
+        pid = _host_pid(cli.pid, host.name)
+        cli.send_signal(signal.SIGINT)
+        cli.wait(30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        cli.stdin.close()
+    assert cli.returncode == 128 + signal.SIGINT
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert _sessions() <= before
+
+
+def test_extension_failing_at_run_time_leaves_the_host_running(tmp_path, demo):
+    source = tmp_path / "bad_read.bpf.c"
+    source.write_text("""
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1);
+         __type(key, __u32); __type(value, __s64); } result SEC(".maps");
+SEC("uprobe/demo:demo_target")
+int read_bad(struct pt_regs *ctx)
+{
+    __u64 word = 0; __u32 key = 0;
+    __s64 err = bpf_probe_read_user(&word, sizeof(word), (void *)16);
+    bpf_map_update_elem(&result, &key, &err, BPF_ANY);
+    return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+""")
+    obj = tmp_path / "bad_read.bpf.o"
+    BUILD._compile(["clang", *BUILD.BPF_FLAGS, "-c", str(source)], source, obj)
+    proc, maps = load_dump(tmp_path, str(obj), "--", str(demo()), "count", "100", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "calls 100 sum 10000" in proc.stdout
+    assert maps["result"][0]["value"] == -14      # -EFAULT, and the host went on
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--attach", "count_target=uprobe:demo:no_such_function"], "no function 'no_such_function'"),
+    (["--attach", "count_target=uprobe:libnope.so.9:f"], "library 'libnope.so.9'"),
+    (["--attach", "count_target=kprobe:x"], "--attach"),
+    (["--prog", "nope"], "no program named 'nope'"),
+])
+def test_bad_attach_is_one_line_and_host_never_starts(tmp_path, demo, example, args, message):
+    marker = tmp_path / "started"
+    proc = bpftime("load", str(example("counter")), *args, "--", str(demo()), "count", "1", "1",
+                   env={**os.environ, "BPFTIME_TEST_MARK": str(marker)})
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert "calls" not in proc.stdout              # the host did not run
+
+
+def test_bad_host_and_rejected_extension(tmp_path, demo, example):
+    for host, message in ((str(tmp_path / "missing"), "no such file"),
+                          (str(REPO / "examples" / "host" / "demo.c"), "not executable")):
+        proc = bpftime("load", str(example("counter")), "--", host)
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+    proc = bpftime("load", str(example("override")), "--", str(demo()), "check", "1")
+    assert proc.returncode == 1
+    assert "bpf_override_return is not granted" in proc.stderr
+    assert "access" not in proc.stdout
+
+
+def test_malformed_section_name(tmp_path, demo):
+    source = tmp_path / "badsec.bpf.c"
+    source.write_text('#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n'
+                      'SEC("uprobe/demo_target") int p(void *ctx) { return 0; }\n'
+                      'char LICENSE[] SEC("license") = "GPL";\n')
+    obj = tmp_path / "badsec.bpf.o"
+    BUILD._compile(["clang", *BUILD.BPF_FLAGS, "-c", str(source)], source, obj)
+    proc = bpftime("load", str(obj), "--", str(demo()), "count", "1", "1")
+    assert proc.returncode == 2
+    assert "section uprobe/demo_target" in proc.stderr and "BINARY:FUNCTION" in proc.stderr
+    assert "calls" not in proc.stdout
