@@ -15,6 +15,7 @@ setup(
             "bpftime._native",
             sources=sorted(str(p) for p in NATIVE.glob("*.c")),
             include_dirs=[str(NATIVE)],
+            depends=sorted(str(p) for p in NATIVE.glob("*.h")),  # a header change rebuilds
             # -mgeneral-regs-only: helpers and map code run in host threads whose vector
             # registers nobody saved; -fno-tree-loop-distribute-patterns keeps byte
             # loops from becoming calls to libc's SSE memcpy/memset.
