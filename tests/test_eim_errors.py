@@ -346,3 +346,7 @@ def test_symbol_imported_from_a_library(tmp_path, demo):
         '["writes(dst, n)", "reads(src, n)", "n <= 4096", "ret == dst"]', "[]")
     assert dev_error(tmp_path, demo, text) == \
         f"7:5: function 'copyBytes': 'pthread_create' is imported by host {demo}, not defined in it"
+
+
+def test_host_is_a_directory(tmp_path, demo):
+    assert dev_error(tmp_path, tmp_path, DEV) == f"2:7: host binary {tmp_path} is not a regular file"

@@ -117,8 +117,9 @@ def resolve_development(spec: DevelopmentSpec, host: Path | None = None) -> Deve
                                     "file, or on the command line")
     else:
         binary = spec.host
-        if not binary.exists():
-            raise spec.host_where.error(f"host binary {binary} not found")
+        if not binary.is_file():
+            why = "is not a regular file" if binary.exists() else "not found"
+            raise spec.host_where.error(f"host binary {binary} {why}")
     symbols = read_symbols(binary)
     with HostDwarf(binary) as dwarf:
         r = Resolver(spec, binary, symbols, dwarf)

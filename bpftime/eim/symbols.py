@@ -29,10 +29,15 @@ def read_symbols(path: Path) -> HostSymbols:
     """All static and dynamic symbols of an ELF host; LoadError if it is missing or not ELF."""
     if not path.exists():
         raise LoadError(f"{path}: host binary not found")
+    if not path.is_file():
+        raise LoadError(f"{path}: host binary is not a regular file")
     import lief  # heavy: imported only when a spec is resolved
 
     lief.logging.disable()
-    binary = lief.parse(str(path))
+    try:
+        binary = lief.parse(str(path))
+    except (MemoryError, RuntimeError) as err:
+        raise LoadError(f"{path}: host binary cannot be parsed: {err}") from None
     if not isinstance(binary, lief.ELF.Binary):
         raise LoadError(f"{path}: host binary is not an ELF file")
     symbols: dict[str, Symbol] = {}
