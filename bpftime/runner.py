@@ -49,6 +49,7 @@ class RunResult:
     result: int
     instructions: int | None
     ns_per_run: float | None
+    maps: dict | None = None    # with dump_maps: {"maps": {NAME: [{"key": K, "value": V}, …]}}
 
 
 # An engine prepares a runnable once and returns a function running it on an input:
@@ -139,8 +140,10 @@ def verify(runnable: Runnable) -> None:
         raise
 
 
-def execute(runnable: Runnable, engine: str = "interp", repeat: int = 1) -> RunResult:
-    """Verify `runnable`, then run it `repeat` times on `engine` with its input."""
+def execute(runnable: Runnable, engine: str = "interp", repeat: int = 1,
+            dump_maps: bool = False) -> RunResult:
+    """Verify `runnable`, then run it `repeat` times on `engine` with its input;
+    with `dump_maps`, the result holds every map as it is after the runs."""
     make = ENGINES.get(engine)
     if make is None:
         raise LoadError(f"unknown engine '{engine}' (engines: {', '.join(sorted(ENGINES))})")
@@ -151,9 +154,14 @@ def execute(runnable: Runnable, engine: str = "interp", repeat: int = 1) -> RunR
     timed = getattr(run, "timed", None)
     if timed is not None:  # the engine times its runs natively (the JIT)
         result, ns_per_run = timed(runnable.mem, repeat)
-        return RunResult(result, None, ns_per_run)
-    start = time.perf_counter_ns()
-    for _ in range(repeat):
-        result, executed = run(runnable.mem)
-    elapsed = time.perf_counter_ns() - start
-    return RunResult(result, executed, elapsed / repeat)
+        executed = None
+    else:
+        start = time.perf_counter_ns()
+        for _ in range(repeat):
+            result, executed = run(runnable.mem)
+        ns_per_run = (time.perf_counter_ns() - start) / repeat
+    maps = None
+    if dump_maps:  # an engine without dump_maps runs no program with maps
+        dump = getattr(run, "dump_maps", None)
+        maps = dump() if dump is not None else {"maps": {}}
+    return RunResult(result, executed, ns_per_run, maps)

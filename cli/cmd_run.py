@@ -28,8 +28,10 @@ def parse_hex(text: str, what: str) -> bytes:
 @click.option("--json", "as_json", is_flag=True, help='Print {"result": R, "instructions": N}.')
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(min=1),
               help="Run N times (reports the time per run with --json).")
+@click.option("--dump-maps", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help='After the run, write every map to FILE as JSON {"maps": {NAME: [{"key": K, "value": V}]}}.')
 def run(program: Path, mem_hex: str | None, mem_file: Path | None, engine: str,
-        prog: str | None, as_json: bool, repeat: int) -> int:
+        prog: str | None, as_json: bool, repeat: int, dump_maps: Path | None) -> int:
     """Run PROGRAM (ELF object, .asm/.s assembly or conformance .data file); print r0."""
     from bpftime.runner import execute, load_runnable
 
@@ -38,7 +40,9 @@ def run(program: Path, mem_hex: str | None, mem_file: Path | None, engine: str,
     mem = parse_hex(mem_hex, "--mem") if mem_hex is not None else None
     if mem_file is not None:
         mem = mem_file.read_bytes()
-    result = execute(load_runnable(program, prog, mem), engine, repeat)
+    result = execute(load_runnable(program, prog, mem), engine, repeat, dump_maps is not None)
+    if dump_maps is not None:
+        dump_maps.write_text(json.dumps(result.maps, indent=1) + "\n")
     if as_json:
         out: dict = {"result": result.result, "instructions": result.instructions}
         if repeat > 1:

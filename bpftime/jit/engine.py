@@ -2,11 +2,13 @@
 
 The program gets r1 = a copy of the input and r2 = its length (r1 = 0 without input);
 an XDP program gets r1 = an `XdpContext` whose data/data_end bound the input packet.
+An object's maps live in a private session of the native runtime for the run.
 """
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING
+import weakref
+from typing import TYPE_CHECKING, Any
 
 from bpftime.errors import LoadError
 from bpftime.jit.codegen import compile_program
@@ -14,6 +16,7 @@ from bpftime.jit.loader import LoadedImage, Resolver, slot_values
 from bpftime.jit.xdp import XdpContext, rewrite_xdp_context
 
 if TYPE_CHECKING:
+    from bpftime.elf.model import BpfObject
     from bpftime.runner import Runnable
 
 HELPER = ctypes.CFUNCTYPE(ctypes.c_uint64, *[ctypes.c_uint64] * 5)
@@ -27,13 +30,39 @@ def _harness_helper(*_args: int) -> int:
 _HARNESS = HELPER(_harness_helper)
 
 
+class ObjectMaps:
+    """An object's maps created in a private session, removed when this is dropped."""
+
+    def __init__(self, obj: "BpfObject"):
+        from bpftime.runtime import Session
+
+        self.obj = obj
+        self.session = Session.create()
+        weakref.finalize(self, _drop_session, self.session)
+        self.maps = [self.session.create_map_from(d) for d in obj.maps]
+        self.handles = [m.handle for m in self.maps]
+        self.values = [(m.value_address(bytes(4)) or 0) if d.is_global_data else 0
+                       for m, d in zip(self.maps, obj.maps)]
+
+    def dump(self) -> dict[str, Any]:
+        from bpftime.jit.mapdump import dump_maps
+        return dump_maps(self.maps, self.obj.maps, self.obj.btf)
+
+
+def _drop_session(session: Any) -> None:
+    session.close()
+    session.unlink()
+
+
 class JitExecutor:
     """A compiled, mapped program; calling it runs it once on an input."""
 
     def __init__(self, runnable: "Runnable"):
-        if runnable.obj is not None and (runnable.obj.maps or runnable.obj.externs):
-            raise LoadError(f"{runnable.source}: programs with maps or externs need the native "
-                            "runtime's sessions (bpftime.runtime), which is not available yet")
+        obj = runnable.obj
+        if obj is not None and obj.externs:
+            names = ", ".join(e.name for e in obj.externs)
+            raise LoadError(f"{runnable.source}: externs ({names}) are resolved against a host: "
+                            "use bpftime load/attach")
         insns = runnable.insns
         self.xdp = runnable.program is not None and runnable.program.attach.kind == "xdp"
         if self.xdp:
@@ -43,8 +72,11 @@ class JitExecutor:
             helper = {i: harness for i in runnable.helpers}.get
         else:
             from bpftime.runtime.helpers import helper_address as helper
-        resolver = Resolver(helper=lambda i: helper(i) or 0)
-        image = compile_program(insns, helper_available=lambda i: bool(resolver.helper(i)))
+        image = compile_program(insns, helper_available=lambda i: bool(helper(i)))
+        self.maps = ObjectMaps(obj) if obj is not None and obj.maps else None
+        resolver = Resolver(helper=lambda i: helper(i) or 0,
+                            maps=self.maps.handles if self.maps else (),
+                            map_values=self.maps.values if self.maps else ())
         self.loaded = LoadedImage(image, slot_values(image, resolver))
 
     def _args(self, data: bytes | None) -> tuple[int, int, list[object]]:
@@ -68,6 +100,10 @@ class JitExecutor:
         (last r0, mean ns per run)."""
         r1, r2, _keep = self._args(data)
         return self.loaded.repeat(r1, r2, repeat)
+
+    def dump_maps(self) -> dict[str, Any]:
+        """The maps after the runs (see bpftime.jit.mapdump)."""
+        return self.maps.dump() if self.maps else {"maps": {}}
 
 
 def jit_engine(runnable: "Runnable") -> JitExecutor:
