@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import pytest
 
+from bpftime.elf import load_object
 from bpftime.errors import VerifyError
-from bpftime.verifier import verify
-from verifier_catalogue import cases, load_case
+from bpftime.verifier import default_tracing_policy, verify, verify_program
+from conftest import BUILD, build_bpf
+from verifier_catalogue import c_cases, cases, load_case
 
 
 def test_catalogue_is_large_enough():
-    assert len(cases()) >= 40
+    assert len(cases()) + len(c_cases()) >= 40
 
 
 @pytest.mark.parametrize("path", cases(), ids=lambda p: p.stem)
@@ -23,3 +25,17 @@ def test_unsafe_program_is_rejected_for_its_reason(path):
     assert case.reason in message
     assert "\n" not in message
     assert message.startswith(path.stem + ":")
+
+
+@pytest.mark.parametrize("path", c_cases(), ids=lambda p: p.name.removesuffix(".bpf.c"))
+def test_unsafe_c_program_is_rejected_for_its_reason(path):
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("// reason: "), f"{path.name} states no reason"
+    obj = load_object(build_bpf(path, BUILD / "unsafe"))
+    prog = obj.programs[0]
+    # the unbounded loop exhausts any budget; a small one keeps the test quick
+    with pytest.raises(VerifyError) as info:
+        verify_program(prog, obj, default_tracing_policy(), budget=30_000)
+    message = str(info.value)
+    assert first.removeprefix("// reason: ") in message
+    assert path.name in message   # the source line from BTF line info

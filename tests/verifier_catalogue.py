@@ -1,4 +1,5 @@
-"""The unsafe-program catalogue (tests/programs/unsafe/*.asm) and the policies it uses.
+"""The unsafe-program catalogue (tests/programs/unsafe/*.asm and *.bpf.c) and the
+policies it uses.
 
 Each file starts with `# reason: TEXT` (what the rejection must say) and may add
 `# context: KIND`, `# policy: default|eim`, `# map: NAME TYPE KEY VALUE ENTRIES`,
@@ -105,3 +106,8 @@ def load_case(path: Path) -> Case:
 
 def cases() -> list[Path]:
     return sorted(UNSAFE.glob("*.asm"))
+
+
+def c_cases() -> list[Path]:
+    """BPF C programs of the catalogue: the first line is `// reason: TEXT`."""
+    return sorted(UNSAFE.glob("*.bpf.c"))

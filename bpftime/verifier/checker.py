@@ -37,6 +37,7 @@ class Checkpoint:
     depth: int                 # instructions executed before reaching it
     branches: int = 1          # paths through it still being explored
     max_total: int = 0         # longest complete path through it
+    key: tuple = ()            # registers of the innermost frame, to rule out equality fast
 
 
 def loaded_scalar(size: int, sign: bool) -> Scalar:
@@ -129,7 +130,7 @@ class Walker:
         while True:
             if pc in self.prune_points:
                 try:
-                    hit = self._lookup(pc, st)
+                    hit, key = self._lookup(pc, st)
                 except Refusal as r:
                     raise self.rejected(pc, r, st) from None
                 if hit is not None:
@@ -138,7 +139,7 @@ class Walker:
                                  f"{hit.max_total - hit.depth})")
                     self._end(parent, depth + hit.max_total - hit.depth, pc, st)
                     return
-                cp = Checkpoint(pc, st.copy(), parent, depth)
+                cp = Checkpoint(pc, st.copy(), parent, depth, key=key)
                 seen = self.checkpoints.setdefault(pc, [])
                 seen.append(cp)
                 if len(seen) > MAX_STATES_PER_INSN:
@@ -172,18 +173,25 @@ class Walker:
                 pending.append((other_pc, other, parent, depth, pc))
             pc, st = nxt[0]
 
-    def _lookup(self, pc: int, st: State) -> Checkpoint | None:
+    def _lookup(self, pc: int, st: State) -> tuple[Checkpoint | None, tuple]:
+        """A fully explored state at pc that subsumes st (or None), and st's key."""
         # an outer frame resumes after its call: r0..r5 are written before any read
         live = [self.live[f.callsite + 1] & ~0x3F for f in st.frames[1:]]
         live.append(self.live[pc])
+        key = self._key(st, live[-1])
         for cp in self.checkpoints.get(pc, ()):
             if cp.branches == 0:
                 if subsumes(cp.state, st, live):
-                    return cp
-            elif subsumes(cp.state, st, live, exact=True):
+                    return cp, key
+            elif cp.key == key and subsumes(cp.state, st, live, exact=True):
                 raise Refusal(f"infinite loop detected: the state at instruction {pc} repeats "
                               f"with nothing changed (unbounded loop)")
-        return None
+        return None, key
+
+    @staticmethod
+    def _key(st: State, live: int) -> tuple:
+        return tuple((r.kind, r.val.umin, r.val.umax, r.val.smin, r.val.smax)
+                     for i, r in enumerate(st.cur.regs) if live >> i & 1)
 
     def _end(self, parent: Checkpoint | None, total: int, pc: int, st: State) -> None:
         limit = self.policy.max_instructions
