@@ -46,11 +46,13 @@ def _compile(cmd: list[str], source: Path, out: Path) -> Path:
     return out
 
 
-def build_host(opt: str = "O2", pie: bool = True, out_dir: Path = BUILD) -> Path:
-    """The demo host built with -O0/-O2, PIE or not: examples/build/demo-pie-O2 etc.
-    The binary's name starts with `demo`, so sections `uprobe/demo:FUNC` find it."""
+def build_host(opt: str = "O2", pie: bool = True, cet: bool = False, out_dir: Path = BUILD) -> Path:
+    """The demo host built with -O0/-O2, PIE or not, and with `cet` every function
+    starting with endbr64: examples/build/demo-pie-O2, demo-nopie-O0-cet, ... The
+    binary's name starts with `demo`, so sections `uprobe/demo:FUNC` find it."""
     flags = ["-fPIE", "-pie"] if pie else ["-fno-pie", "-no-pie"]
-    out = out_dir / f"demo-{'pie' if pie else 'nopie'}-{opt}"
+    flags += ["-fcf-protection=full"] if cet else ["-fcf-protection=none"]
+    out = out_dir / f"demo-{'pie' if pie else 'nopie'}-{opt}{'-cet' if cet else ''}"
     return _compile(["cc", f"-{opt}", "-g", "-pthread", *flags, str(HOST_SOURCE)], HOST_SOURCE, out)
 
 

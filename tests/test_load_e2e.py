@@ -28,10 +28,10 @@ BUILD = _examples_build()
 
 @pytest.fixture(scope="module")
 def demo():
-    """demo(opt="O2", pie=True) -> the demo host binary."""
-    def get(opt: str = "O2", pie: bool = True) -> Path:
+    """demo(opt="O2", pie=True, cet=False) -> the demo host binary."""
+    def get(opt: str = "O2", pie: bool = True, cet: bool = False) -> Path:
         try:
-            return BUILD.build_host(opt, pie)
+            return BUILD.build_host(opt, pie, cet)
         except BUILD.BuildError as err:
             pytest.skip(str(err))
     return get
@@ -67,6 +67,18 @@ def test_uprobe_counts_every_call_from_every_thread(tmp_path, demo, example, opt
     assert proc.returncode == 0, proc.stderr
     assert "calls 30000 sum 900000000" in proc.stdout       # the host's own result is unchanged
     assert maps["hits"] == [{"key": 0, "value": 30000}]
+
+
+@pytest.mark.parametrize("opt, pie, cet", [("O2", True, True), ("O0", False, True), ("O2", False, False)])
+def test_prologues_endbr64_push_and_rip_relative(tmp_path, demo, example, opt, pie, cet):
+    """demo_bump reads a global RIP-relatively first (after endbr64 with CET, after
+    push rbp at -O0): the displaced instructions must still reach it."""
+    proc, maps = load_dump(tmp_path, str(example("counter")), "--attach",
+                           "count_target=uprobe:demo:demo_bump", "--", str(demo(opt, pie, cet)),
+                           "bump", "5000")
+    assert proc.returncode == 0, proc.stderr
+    assert "bumps 5000" in proc.stdout
+    assert maps["hits"] == [{"key": 0, "value": 5000}]
 
 
 def test_trace_printk_lines_are_printed(tmp_path, demo, example):
@@ -297,3 +309,44 @@ def test_malformed_section_name(tmp_path, demo):
     assert proc.returncode == 2
     assert "section uprobe/demo_target" in proc.stderr and "BINARY:FUNCTION" in proc.stderr
     assert "calls" not in proc.stdout
+
+
+def test_perf_event_records_are_printed(tmp_path, demo):
+    source = tmp_path / "perf.bpf.c"
+    source.write_text("""
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+struct { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(max_entries, 64);
+         __uint(key_size, 4); __uint(value_size, 4); } out SEC(".maps");
+SEC("uprobe/demo:demo_target")
+int send(struct pt_regs *ctx)
+{
+    long x = PT_REGS_PARM1(ctx);
+    bpf_perf_event_output(ctx, &out, BPF_F_CURRENT_CPU, &x, sizeof(x));
+    return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+""")
+    obj = tmp_path / "perf.bpf.o"
+    BUILD._compile(["clang", *BUILD.BPF_FLAGS, "-c", str(source)], source, obj)
+    proc, _ = load_dump(tmp_path, str(obj), "--", str(demo()), "count", "50", "2")
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith('{"map"')]
+    assert {r["map"] for r in records} == {"out"}
+    values = sorted(int.from_bytes(bytes.fromhex(r["hex"])[:8], "little") for r in records)
+    assert values == list(range(50))
+
+
+def test_stale_session_of_a_killed_command_is_removed(tmp_path, demo, example):
+    maker = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from bpftime.runtime import Session; s = Session.create(); "
+        "print(s.name, flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    name = maker.stdout.readline().strip()
+    maker.kill()
+    maker.wait()
+    assert Path("/dev/shm" + name).exists()
+    proc, _ = load_dump(tmp_path, str(example("counter")), "--", str(demo()), "count", "1", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert not Path("/dev/shm" + name).exists()

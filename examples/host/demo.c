@@ -6,6 +6,8 @@
  *   demo check UID     ask demo_check(UID) whether access is granted (UID 0 only)
  *   demo add A B       print demo_add(A, B) (a leaf too short for a 5-byte jump at -O2)
  *   demo events N      call demo_event(i, name) N times
+ *   demo bump N        call demo_bump() N times (its first instruction reads a global
+ *                      RIP-relatively)
  *   demo bench N       time N calls of demo_target(); print "ns_per_call X"
  *
  * With --hold as the first argument it prints "done" after the work and waits for
@@ -53,6 +55,13 @@ NOINLINE int demo_add(int a, int b)
 NOINLINE void demo_event(long id, const char *name)
 {
     __asm__ volatile("" : : "r"(id), "r"(name) : "memory");
+}
+
+static volatile long bumps;
+
+NOINLINE long demo_bump(void)
+{
+    return ++bumps;
 }
 
 struct share {
@@ -142,10 +151,17 @@ static int dispatch(int argc, char **argv)
         printf("events %ld\n", n);
         return 0;
     }
+    if (argc >= 3 && strcmp(argv[1], "bump") == 0) {
+        long n = atol(argv[2]);
+        for (long i = 0; i < n; i++)
+            demo_bump();
+        printf("bumps %ld\n", bumps);
+        return 0;
+    }
     if (argc >= 3 && strcmp(argv[1], "bench") == 0)
         return run_bench(atol(argv[2]));
     fprintf(stderr, "usage: demo [--hold] count N T | work N | check UID | add A B | "
-                    "events N | bench N\n");
+                    "events N | bump N | bench N\n");
     return 2;
 }
 
