@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from bpftime.btf import Btf, BtfExt
-from bpftime.elf.attach import parse_attach
+from bpftime.elf.attach import AttachPoint, parse_attach
 from bpftime.elf.maps import MapTable
 from bpftime.elf.model import (RELOC_CALL, RELOC_EXTERN_VAR, RELOC_FUNC, RELOC_KFUNC, RELOC_MAP,
-                               RELOC_MAP_VALUE, Extern, FuncInfo, LineInfo, Program, Reloc)
+                               RELOC_MAP_VALUE, Extern, FuncInfo, Program, Reloc)
 from bpftime.elf.reader import SHN_UNDEF, ElfImage, ElfReloc, Section
-from bpftime.errors import DecodeError, LoadError
+from bpftime.errors import DecodeError
 from bpftime.isa import CallKind, Insn, Pseudo, decode, s32, validate_program
 
 R_BPF_64_64 = 1
@@ -82,19 +82,16 @@ class Linker:
                 out.append(self._link(f, attach))
         return out
 
-    def _link(self, entry: Function, attach) -> Program:
+    def _link(self, entry: Function, attach: AttachPoint) -> Program:
         prog = Program(entry.name, self.image.sections[entry.section].name, attach, [])
-        placed: dict[Function, int] = {}
-        order: list[Function] = []
+        placed: dict[Function, int] = {}  # function -> its first slot here, in placement order
 
-        def place(f: Function) -> int:
+        def place(f: Function) -> None:
             placed[f] = len(prog.insns)
-            order.append(f)
             code = self.code[f.section]
             prog.insns.extend(code.insns[f.start:f.start + f.count])
             if f is not entry:
                 prog.subprograms.append((f.name, placed[f]))
-            return placed[f]
 
         place(entry)
         stack = [(entry, 0)]
@@ -113,7 +110,7 @@ class Linker:
                 place(callee)
                 stack.append((callee, 0))
             self._fix_target(prog, base + pos, placed[callee], callee.name)
-        self._debug_info(prog, order, placed)
+        self._debug_info(prog, placed)
         prog.relocs.sort(key=lambda r: r.insn)
         try:
             validate_program(prog.insns)
@@ -132,7 +129,7 @@ class Linker:
         if r is None:
             if insn.is_local_call:
                 return self._function_at(code.sec.index, slot + 1 + insn.imm, where)
-            if insn.is_lddw and insn.src not in (Pseudo.IMM64,):
+            if insn.is_lddw and insn.src != Pseudo.IMM64:
                 raise self.image.error(where, f"lddw with pseudo source {insn.src} but no relocation")
             return None
         sym = self.image.symbols[r.symbol]
@@ -212,27 +209,20 @@ class Linker:
         prog.insns[at] = replace(prog.insns[at], src=src, imm=s32(imm), imm_hi=s32(imm_hi))
         prog.insns[at + 1] = Insn(0, imm=s32(imm_hi))
 
-    def _debug_info(self, prog: Program, order: list[Function], placed: dict[Function, int]) -> None:
+    def _debug_info(self, prog: Program, placed: dict[Function, int]) -> None:
         """func_info, line_info and CO-RE records of every placed function, moved to
         their slots in the self-contained program."""
         if self.ext is None:
             return
-        for f in order:
+        for f, base in placed.items():
             sec = self.image.sections[f.section].name
-            base = placed[f]
-
-            def moved(slot: int) -> int | None:
-                return base + slot - f.start if f.start <= slot < f.start + f.count else None
-
             for fi in self.ext.func_info.get(sec, []):
-                if (at := moved(fi.insn)) is not None:
-                    prog.func_info.append(FuncInfo(at, self.btf.type(fi.type_id).name, fi.type_id))
-            for li in self.ext.line_info.get(sec, []):
-                if (at := moved(li.insn)) is not None:
-                    prog.line_info.append(LineInfo(at, li.file, li.line, li.column, li.source))
-            for cr in self.ext.core_relos.get(sec, []):
-                if (at := moved(cr.insn)) is not None:
-                    prog.core_relos.append(replace(cr, insn=at))
+                if f.start <= fi.insn < f.start + f.count:
+                    prog.func_info.append(FuncInfo(base + fi.insn - f.start, self.btf.type(fi.type_id).name,
+                                                   fi.type_id))
+            for records, out in ((self.ext.line_info, prog.line_info), (self.ext.core_relos, prog.core_relos)):
+                out.extend(replace(r, insn=base + r.insn - f.start) for r in records.get(sec, [])
+                           if f.start <= r.insn < f.start + f.count)
         prog.func_info.sort(key=lambda x: x.insn)
         prog.line_info.sort(key=lambda x: x.insn)
         prog.core_relos.sort(key=lambda x: x.insn)

@@ -10,7 +10,6 @@ from pathlib import Path
 from bpftime.btf import Btf, Kind
 from bpftime.elf.model import GlobalVar, MapDef
 from bpftime.elf.reader import SHT_NOBITS, ElfImage, Section
-from bpftime.errors import LoadError
 from bpftime.kernel_abi import MapType
 
 BPF_F_RDONLY_PROG = 0x80

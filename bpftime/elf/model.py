@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bpftime.btf import Btf, CoreRelo
+from bpftime.btf import Btf, CoreRelo, LineInfo
 from bpftime.elf.attach import AttachPoint
 from bpftime.errors import LoadError
 from bpftime.isa import Insn
@@ -34,15 +34,6 @@ class FuncInfo:
     insn: int
     name: str
     type_id: int   # BTF FUNC
-
-
-@dataclass(frozen=True)
-class LineInfo:
-    insn: int
-    file: str
-    line: int
-    column: int
-    source: str
 
 
 @dataclass
