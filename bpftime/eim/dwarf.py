@@ -213,11 +213,12 @@ class HostDwarf:
                     continue
                 mtype = _target(member)
                 msize = _size(mtype) or 0
-                inner_base, _ = _strip(mtype)
+                inner_base, inner_names = _strip(mtype)
                 inner = None
                 if inner_base is not None and inner_base.tag in ("DW_TAG_structure_type",
                                                                  "DW_TAG_union_type"):
-                    inner = self._layout(_spell(inner_base), mtype)
+                    spelled = inner_names[0] if inner_names else f"{name}.{_name(member)}"
+                    inner = self._layout(spelled, mtype)
                 try:
                     offset = _member_offset(member)
                 except ValueError as err:
