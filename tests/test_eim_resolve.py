@@ -78,6 +78,9 @@ def test_entry_and_variable_addresses_match_nm(host_binary, pie, opt):
         assert entry.address >= 0x400000          # linked at the classic non-PIE base
     else:
         assert entry.address < 0x100000           # an offset from the load base
+    addresses = deployment.development.addresses
+    assert addresses["copy_bytes"] == nm["copy_bytes"][0]
+    assert addresses["demo_limit"] == nm["demo_limit"][0]
     variables = deployment.classes["observer"].policy.variables
     assert variables["demo_counter"].size == nm["demo_counter"][1] == 8
     assert variables["demo_banner"].size == 16

@@ -163,6 +163,9 @@ class Development:
     functions: dict[str, HostFunction]        # by capability name
     variables: dict[str, HostVariable]        # by capability name
     layouts: dict[str, TypeLayout]            # every ptr<T> type the spec names
+    addresses: dict[str, int] = field(default_factory=dict)
+    """Virtual address in the host file of every capability's symbol (PIE: an offset from
+    the load base), for linking externs."""
 
 
 @dataclass(frozen=True)

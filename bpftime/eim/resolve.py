@@ -124,13 +124,15 @@ def resolve_development(spec: DevelopmentSpec, host: Path | None = None) -> Deve
     with HostDwarf(binary) as dwarf:
         r = Resolver(spec, binary, symbols, dwarf)
         variables = {}
+        addresses = {}
         for s in spec.state.values():
             sym = r.symbol(s.variable, False, f"state '{s.name}'", s.where)
             variables[s.name] = HostVariable(s.name, s.variable, sym.size, s.writable)
+            addresses[sym.name] = sym.address
         functions = {}
         for f in spec.functions.values():
             what = f"function '{f.name}'"
-            r.symbol(f.function, True, what, f.where)
+            addresses[f.function] = r.symbol(f.function, True, what, f.where).address
             params, ret = r.prototype(f.prototype, f.function, what, f.where)
             functions[f.name] = HostFunction(f.name, f.function, params, ret, f.constraints)
         entries = {}
@@ -143,4 +145,4 @@ def resolve_development(spec: DevelopmentSpec, host: Path | None = None) -> Deve
                 proto = Prototype(params, ret, proto.text)
             entries[e.name] = EntryPoint(e.name, e.function, e.at, binary, sym.address,
                                          sym.size, proto)
-        return Development(spec, binary, entries, functions, variables, dict(r.layouts))
+        return Development(spec, binary, entries, functions, variables, dict(r.layouts), addresses)
