@@ -1,23 +1,29 @@
 /* hash, percpu_hash and lru_hash maps: preallocated elements on a freelist, chained
- * buckets each guarded by a process-shared spinlock. An lru_hash additionally keeps
- * its elements on a recency list and serialises its operations on the map lock, so
- * that eviction (which takes another bucket's lock) cannot deadlock. */
+ * buckets each guarded by a process-shared spinlock for writers. Lookups take no lock:
+ * a chain ends in a "nulls" marker naming its bucket (as the kernel's hlist_nulls), so
+ * a reader that followed an element deleted and reused in another bucket notices and
+ * starts again. An lru_hash also keeps its elements on a recency list and serialises
+ * its operations on the map lock, so that eviction (which takes another bucket's lock)
+ * cannot deadlock. */
 #include <errno.h>
 
 #include "lock.h"
 #include "map.h"
 
+#define NULLS 0x80000000u /* a chain's end: NULLS | bucket index */
+
 struct elem {
-    uint32_t next;     /* next in the bucket chain or on the freelist (index + 1) */
+    uint32_t next;     /* next in the bucket chain (index + 1), or NULLS | bucket */
     uint32_t hash;
     uint32_t lru_prev; /* towards the most recently used */
-    uint32_t lru_next; /* towards the least recently used */
+    uint32_t lru_next; /* towards the least recently used; the freelist link while free
+                        * (never `next`: a lock-free reader may still be following it) */
     /* key, padded to 8, then the value (ncpus copies for percpu_hash) */
 };
 
 struct bucket {
     uint32_t lock;
-    uint32_t head; /* index + 1 */
+    uint32_t head; /* index + 1, or NULLS | bucket */
 };
 
 static uint32_t pow2_at_least(uint32_t n)
@@ -60,8 +66,10 @@ void hash_init(struct bpftime_map *m)
     h->elem_size = elem_size(m->key_size, m->value_stride, m->ncpus, m->type == MAP_PERCPU_HASH);
     h->buckets = BPFTIME_MAP_DATA;
     h->elems = BPFTIME_MAP_DATA + (uint64_t)h->nbuckets * sizeof(struct bucket);
+    for (uint32_t i = 0; i < h->nbuckets; i++)
+        buckets(m)[i].head = NULLS | i;
     for (uint32_t i = 1; i <= m->max_entries; i++)
-        elem_at(m, i)->next = i < m->max_entries ? i + 1 : 0;
+        elem_at(m, i)->lru_next = i < m->max_entries ? i + 1 : 0;
     h->free_head = 1;
 }
 
@@ -82,7 +90,7 @@ static uint32_t find(struct bpftime_map *m, struct bucket *b, const void *key, u
                      uint32_t **link)
 {
     uint32_t *l = &b->head;
-    for (uint32_t i = *l; i; i = *l) {
+    for (uint32_t i = *l; !(i & NULLS); i = *l) {
         struct elem *e = elem_at(m, i);
         if (e->hash == hash && bpftime_equal(elem_key(e), key, m->key_size)) {
             if (link)
@@ -126,7 +134,7 @@ static void free_push(struct bpftime_map *m, uint32_t i)
 {
     struct hash_state *h = &m->u.hash;
     bpftime_lock(&h->free_lock);
-    elem_at(m, i)->next = h->free_head;
+    elem_at(m, i)->lru_next = h->free_head;
     h->free_head = i;
     bpftime_unlock(&h->free_lock);
 }
@@ -143,7 +151,7 @@ static uint32_t lru_evict(struct bpftime_map *m)
     bpftime_lock(&b->lock);
     uint32_t *link;
     if (find(m, b, elem_key(e), e->hash, &link) == victim)
-        *link = e->next;
+        __atomic_store_n(link, e->next, __ATOMIC_RELEASE);
     bpftime_unlock(&b->lock);
     __atomic_fetch_sub(&m->u.hash.count, 1, __ATOMIC_RELAXED);
     return victim;
@@ -155,7 +163,7 @@ static uint32_t alloc_elem(struct bpftime_map *m)
     bpftime_lock(&h->free_lock);
     uint32_t i = h->free_head;
     if (i)
-        h->free_head = elem_at(m, i)->next;
+        h->free_head = elem_at(m, i)->lru_next;
     bpftime_unlock(&h->free_lock);
     if (!i && m->type == MAP_LRU_HASH)
         i = lru_evict(m);
@@ -181,20 +189,37 @@ static void store_value(struct bpftime_map *m, struct elem *e, const void *value
     bpftime_copy(v + (uint64_t)cpu * m->value_stride, value, m->value_size);
 }
 
+/* Lock-free search: index + 1 of `key`, 0 if absent. */
+static uint32_t find_unlocked(struct bpftime_map *m, const void *key, uint32_t hash)
+{
+    uint32_t bi = hash & (m->u.hash.nbuckets - 1);
+    struct bucket *b = &buckets(m)[bi];
+    for (;;) {
+        uint32_t i = __atomic_load_n(&b->head, __ATOMIC_ACQUIRE);
+        while (!(i & NULLS)) {
+            struct elem *e = elem_at(m, i);
+            if (__atomic_load_n(&e->hash, __ATOMIC_RELAXED) == hash &&
+                bpftime_equal(elem_key(e), key, m->key_size))
+                return i;
+            i = __atomic_load_n(&e->next, __ATOMIC_ACQUIRE);
+        }
+        if ((i & ~NULLS) == bi)
+            return 0;
+        /* ended in another bucket's chain: an element moved under us */
+    }
+}
+
 void *hash_lookup(struct bpftime_map *m, const void *key, int user)
 {
     uint32_t hash = hash_bytes(key, m->key_size);
-    struct bucket *b = &buckets(m)[hash & (m->u.hash.nbuckets - 1)];
     int lru = m->type == MAP_LRU_HASH && !user;
-    if (lru)
+    if (lru) /* every lru_hash change holds the map lock: the chains are stable */
         bpftime_lock(&m->lock);
-    bpftime_lock(&b->lock);
-    uint32_t i = find(m, b, key, hash, NULL);
+    uint32_t i = find_unlocked(m, key, hash);
     if (i && lru) {
         lru_unlink(m, i);
         lru_push_front(m, i);
     }
-    bpftime_unlock(&b->lock);
     if (lru)
         bpftime_unlock(&m->lock);
     if (!i)
@@ -240,13 +265,13 @@ static int update_locked(struct bpftime_map *m, const void *key, const void *val
     if (!n)
         return -E2BIG;
     struct elem *e = elem_at(m, n);
-    e->hash = hash;
+    __atomic_store_n(&e->hash, hash, __ATOMIC_RELAXED); /* a reader may still be at e */
     bpftime_copy(elem_key(e), key, m->key_size);
     store_value(m, e, value, user, 1);
     bpftime_lock(&b->lock);
     r = update_existing(m, b, key, hash, value, flags, user);
     if (r == 1) {
-        e->next = b->head;
+        __atomic_store_n(&e->next, b->head, __ATOMIC_RELAXED);
         __atomic_store_n(&b->head, n, __ATOMIC_RELEASE);
         __atomic_fetch_add(&m->u.hash.count, 1, __ATOMIC_RELAXED);
         if (m->type == MAP_LRU_HASH)
@@ -281,7 +306,7 @@ int hash_delete(struct bpftime_map *m, const void *key)
     uint32_t *link;
     uint32_t i = find(m, b, key, hash, &link);
     if (i) {
-        *link = elem_at(m, i)->next;
+        __atomic_store_n(link, elem_at(m, i)->next, __ATOMIC_RELEASE);
         __atomic_fetch_sub(&m->u.hash.count, 1, __ATOMIC_RELAXED);
         if (lru)
             lru_unlink(m, i);
@@ -304,25 +329,25 @@ int hash_next_key(struct bpftime_map *m, const void *key, void *next)
         struct bucket *b = &buckets(m)[bi];
         bpftime_lock(&b->lock);
         uint32_t i = find(m, b, key, hash, NULL);
-        uint32_t after = i ? elem_at(m, i)->next : 0;
-        if (after)
+        uint32_t after = i ? elem_at(m, i)->next : NULLS;
+        if (!(after & NULLS))
             bpftime_copy(next, elem_key(elem_at(m, after)), m->key_size);
         bpftime_unlock(&b->lock);
-        if (after)
+        if (!(after & NULLS))
             return 0;
         if (i) /* the last of its bucket: go on with the next bucket */
             start = bi + 1;
     }
     for (uint32_t bi = start; bi < m->u.hash.nbuckets; bi++) {
         struct bucket *b = &buckets(m)[bi];
-        if (!__atomic_load_n(&b->head, __ATOMIC_ACQUIRE))
+        if (__atomic_load_n(&b->head, __ATOMIC_ACQUIRE) & NULLS)
             continue;
         bpftime_lock(&b->lock);
         uint32_t i = b->head;
-        if (i)
+        if (!(i & NULLS))
             bpftime_copy(next, elem_key(elem_at(m, i)), m->key_size);
         bpftime_unlock(&b->lock);
-        if (i)
+        if (!(i & NULLS))
             return 0;
     }
     return -ENOENT;
