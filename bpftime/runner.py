@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bpftime.errors import DecodeError, LoadError
-from bpftime.isa import Insn, validate_program
+from bpftime.isa import OPCODE_CALL, CallKind, Insn, validate_program
 
 if TYPE_CHECKING:
     from bpftime.elf.model import BpfObject, Program
@@ -58,18 +58,51 @@ Executor = Callable[[bytes | None], tuple[int, int | None]]
 Engine = Callable[[Runnable], Executor]
 
 
-def _interp(runnable: Runnable) -> Executor:
-    from bpftime.vm.helpers import with_bpf_loop
-    from bpftime.vm.machine import Bindings, Machine
+class InterpExecutor:
+    """The `interp` engine: the reference interpreter over the runtime's native
+    helpers, with an object's maps in a private session for the run."""
 
-    if runnable.obj is not None and (runnable.obj.maps or runnable.obj.externs):
-        raise LoadError(f"{runnable.source}: programs with maps or externs need the native "
-                        "runtime (bpftime.runtime), which the interpreter is not wired to yet")
-    machine = Machine(runnable.insns, Bindings(helpers=with_bpf_loop(runnable.helpers)))
+    def __init__(self, runnable: Runnable):
+        from bpftime.vm.helpers import with_bpf_loop
+        from bpftime.vm.machine import Bindings, FixedRegion, Machine
 
-    def run(data: bytes | None) -> tuple[int, int | None]:
-        return machine.run(data), machine.executed
-    return run
+        obj = runnable.obj
+        if obj is not None and obj.externs:
+            names = ", ".join(e.name for e in obj.externs)
+            raise LoadError(f"{runnable.source}: externs ({names}) are resolved against a host: "
+                            "use bpftime load/attach")
+        self.maps = None
+        bindings = Bindings()
+        if obj is not None and obj.maps:
+            from bpftime.jit.engine import ObjectMaps
+
+            self.maps = ObjectMaps(obj)
+            bindings.map_handles = self.maps.handles
+            bindings.map_values = [v or None for v in self.maps.values]
+            bindings.regions = [FixedRegion(v, m.value_size, not d.section.startswith(".rodata"), d.name)
+                                for v, m, d in zip(self.maps.values, self.maps.maps, obj.maps) if v]
+        bindings.helpers = with_bpf_loop({**self._native_helpers(runnable), **runnable.helpers})
+        self.machine = Machine(runnable.insns, bindings)
+
+    def _native_helpers(self, runnable: Runnable) -> dict[int, "Helper"]:
+        """The runtime's helpers for every helper the program calls (none for the
+        conformance suite, whose harness helpers stand in)."""
+        ids = {i.imm for i in runnable.insns if i.opcode == OPCODE_CALL and i.src == CallKind.HELPER}
+        if runnable.kind == "data" or not ids:
+            return {}
+        from bpftime.runtime import helper_address
+        from bpftime.vm.native import MapInfo, native_helpers
+
+        maps = self.maps.maps if self.maps is not None else []
+        infos = {m.handle: MapInfo(m.name, m.key_size, m.value_size) for m in maps}
+        return native_helpers(ids, helper_address, infos)
+
+    def __call__(self, data: bytes | None) -> tuple[int, int | None]:
+        return self.machine.run(data), self.machine.executed
+
+    def dump_maps(self) -> dict:
+        """The maps after the runs (as the jit engine reports them)."""
+        return self.maps.dump() if self.maps is not None else {"maps": {}}
 
 
 def _jit(runnable: Runnable) -> Executor:
@@ -77,7 +110,7 @@ def _jit(runnable: Runnable) -> Executor:
     return jit_engine(runnable)
 
 
-ENGINES: dict[str, Engine] = {"interp": _interp, "jit": _jit}
+ENGINES: dict[str, Engine] = {"interp": InterpExecutor, "jit": _jit}
 
 
 def load_runnable(path: str | Path, prog: str | None = None,
@@ -132,12 +165,26 @@ def _load_elf(path: Path, prog: str | None, mem: bytes | None) -> Runnable:
 
 def verify(runnable: Runnable) -> None:
     """The static checks a program passes before any engine runs it: the
-    instruction set's validation (the verifier belongs here too)."""
+    instruction set's validation, then the verifier (r1 = the input, r2 = its size;
+    an XDP program of an object sees struct xdp_md)."""
+    from dataclasses import replace
+
+    from bpftime.verifier import ContextKind, memory_policy
+    from bpftime.verifier import verify as verify_insns
+    from bpftime.verifier import verify_program
+
     try:
         validate_program(runnable.insns)
     except DecodeError as err:
         err.message = f"{runnable.source}: {err.message}"
         raise
+    policy = memory_policy(len(runnable.mem or b""))
+    if runnable.program is None:
+        verify_insns(runnable.insns, maps=[], policy=policy, name=runnable.source)
+        return
+    if runnable.program.attach.kind == "xdp":
+        policy = replace(policy, context=ContextKind.XDP)
+    verify_program(runnable.program, runnable.obj, policy)
 
 
 def execute(runnable: Runnable, engine: str = "interp", repeat: int = 1,

@@ -65,12 +65,13 @@ def test_refusals_are_one_line(capsys, args, code: int, words: str) -> None:
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_runtime_fault_is_one_line(capsys, tmp_path: Path) -> None:
+def test_unsafe_program_is_refused_before_it_runs(capsys, tmp_path: Path) -> None:
     prog = tmp_path / "bad.asm"
     prog.write_text("mov %r0, 0\nldxdw %r0, [%r0+0]\nexit\n")
-    code, _, err = run_cli(capsys, prog)
-    assert code == 1 and err == "bpftime: error: instruction 1: invalid read of 8 bytes at 0x0: " \
-                                "not in the stack, the input or a map value\n"
+    code, out, err = run_cli(capsys, prog)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"bpftime: error: {prog}: instruction 1 `ldxdw %r0, [%r0]`: ")
+    assert "invalid mem access" in err
 
 
 def test_mem_and_mem_file_exclude_each_other(capsys, tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from jit_support import require_native_images
 
 TESTS = sorted((CONFORMANCE / "tests").glob("*.data"))
 NEGATIVE = sorted((CONFORMANCE / "negative").glob("*.data"))
-NEEDS_VERIFIER = {"error.data": "needs the verifier: pointer leak in r0"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -28,15 +27,7 @@ def test_conformance(path: Path) -> None:
     assert execute(runnable, "jit").result == runnable.expected
 
 
-def _negative_params():
-    for path in NEGATIVE:
-        marks = []
-        if path.name in NEEDS_VERIFIER:
-            marks.append(pytest.mark.xfail(strict=True, reason=NEEDS_VERIFIER[path.name]))
-        yield pytest.param(path, id=path.name, marks=marks)
-
-
-@pytest.mark.parametrize("path", _negative_params())
+@pytest.mark.parametrize("path", NEGATIVE, ids=lambda p: p.name)
 def test_negative_fails(path: Path) -> None:
     try:
         runnable = load_runnable(path)
