@@ -350,3 +350,30 @@ def test_symbol_imported_from_a_library(tmp_path, demo):
 
 def test_host_is_a_directory(tmp_path, demo):
     assert dev_error(tmp_path, tmp_path, DEV) == f"2:7: host binary {tmp_path} is not a regular file"
+
+
+TYPES = """\
+eim: 1
+host: {host}
+types:
+  a_t:
+    size: 8
+    fields:
+      inner: {{offset: 0, size: 8, type: b_t}}
+  b_t:
+    size: 8
+    fields:
+      back: {{offset: 0, size: 8, type: a_t}}
+"""
+
+
+def test_types_that_contain_each_other(tmp_path, demo):
+    assert dev_error(tmp_path, demo, TYPES) == "11:40: field 'b_t.back': type 'a_t' contains itself"
+
+
+def test_types_unknown_key_and_unknown_field_type(tmp_path, demo):
+    assert dev_error(tmp_path, demo, TYPES.replace("    size: 8\n    fields:\n      back",
+                                                   "    bytes: 8\n    fields:\n      back")) == \
+        "9:5: type 'b_t': unknown key 'bytes' (expected one of: size, fields)"
+    assert dev_error(tmp_path, demo, TYPES.replace("type: a_t", "type: c_t")) == \
+        "11:40: field 'b_t.back': type 'c_t' is not in types:"
