@@ -127,15 +127,15 @@ def test_unknown_helper_and_callx() -> None:
 def test_helper_returned_memory_becomes_accessible() -> None:
     buf = (ctypes.c_ubyte * 16)(*range(16))
     address = ctypes.addressof(buf)
+
+    def lookup(m, *args) -> int:
+        m.mem.add_region(address, 16, True, "value")
+        return address
+
     text = "call 1\njeq %r0, 0, out\nldxdw %r0, [%r0+8]\nout:\nexit"
-    helpers = {1: lambda *a: address}
-    m = machine(text, helpers=helpers, returns_memory={1: lambda *a: (16, True)})
-    assert m.run() == int.from_bytes(bytes(range(8, 16)), "little")
-    assert "invalid read" in fault(text, helpers=helpers).reason  # not declared as memory
-    oob = machine("call 1\nldxdw %r0, [%r0+9]\nexit", helpers=helpers,
-                  returns_memory={1: lambda *a: (16, True)})
-    with pytest.raises(RuntimeFault):
-        oob.run()
+    assert machine(text, helpers={1: lookup}).run() == int.from_bytes(bytes(range(8, 16)), "little")
+    assert "invalid read" in fault(text, helpers={1: lambda *a: address}).reason  # not declared
+    assert "invalid read" in fault("call 1\nldxdw %r0, [%r0+9]\nexit", helpers={1: lookup}).reason
 
 
 def test_read_only_global_data() -> None:
@@ -207,3 +207,84 @@ def test_atomics_on_input_memory() -> None:
     m = machine("mov %r2, 5\nlock fetch add [%r1+0], %r2\nmov %r0, %r2\nexit")
     assert m.run((10).to_bytes(8, "little")) == 10
     assert m.mem.input_bytes() == (15).to_bytes(8, "little")
+
+
+# --- the interpreter over the native runtime (bpftime.runner's interp engine) -------------
+
+def pt_regs(**regs: int) -> bytes:
+    """An x86-64 struct pt_regs with the given registers (di, si, ax, ...)."""
+    order = ["r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx",
+             "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss"]
+    out = bytearray(8 * len(order))
+    for name, value in regs.items():
+        i = order.index(name)
+        out[8 * i:8 * i + 8] = value.to_bytes(8, "little")
+    return bytes(out)
+
+
+def interp(path, prog=None, mem=None):
+    """The interp engine on a loaded program, without the verifier: what the
+    interpreter itself checks."""
+    from bpftime.runner import InterpExecutor, load_runnable
+
+    runnable = load_runnable(path, prog, mem)
+    return InterpExecutor(runnable), runnable
+
+
+def test_bpf_loop_and_native_map_update_in_an_object(bpf_object) -> None:
+    ex, runnable = interp(bpf_object("loop"), mem=pt_regs(di=5))
+    assert ex(runnable.mem)[0] == 0
+    result = ex.maps.maps[0]
+    assert int.from_bytes(result.lookup(bytes(4)), "little") == 1 + 4 + 9 + 16 + 25
+
+
+def test_counter_counts_per_pid_in_a_native_hash_map(bpf_object) -> None:
+    import os
+
+    ex, runnable = interp(bpf_object("counter"), "count_target", pt_regs(di=1))
+    for _ in range(3):
+        ex(runnable.mem)
+    calls = ex.maps.maps[0]
+    assert calls.items() == [(os.getpid().to_bytes(4, "little"), (3).to_bytes(8, "little"))]
+
+
+def test_ringbuf_record_is_written_and_submitted(bpf_object) -> None:
+    import os
+
+    from bpftime.runtime import RingBufferReader
+
+    ex, runnable = interp(bpf_object("ringbuf"), mem=pt_regs(ax=(-7) & (2 ** 64 - 1)))
+    reader = RingBufferReader(ex.maps.maps[0])
+    ex(runnable.mem)
+    (event,) = reader.poll()
+    assert int.from_bytes(event[:4], "little") == os.getpid()
+    assert int.from_bytes(event[4:8], "little", signed=True) == -7
+
+
+@pytest.mark.parametrize("text,words", [
+    ("mov %r1, 1234\nmov %r2, %r10\nadd %r2, -8\ncall bpf_map_lookup_elem\nexit",
+     "instruction 3: argument 1 (r1) of bpf_map_lookup_elem is not a map"),
+    ("mov %r1, %r10\nadd %r1, -16\nmov %r2, 600\nmov %r3, 0\ncall bpf_probe_read_user\nexit",
+     "instruction 4: argument 1 (r1) of bpf_probe_read_user: invalid write of 600 bytes"),
+    ("mov %r1, %r10\nadd %r1, -8\nmov %r2, 0\ncall bpf_ringbuf_submit\nexit",
+     "argument 1 (r1) of bpf_ringbuf_submit is not a reserved ringbuf record"),
+    ("mov %r1, 0\nmov %r2, 16\ncall bpf_trace_printk\nexit",
+     "argument 1 (r1) of bpf_trace_printk: invalid read of 16 bytes at 0x0"),
+    ("call bpf_strncmp\nexit", "bpf_strncmp has no prototype"),
+])
+def test_native_helper_arguments_are_checked(tmp_path, text: str, words: str) -> None:
+    prog = tmp_path / "p.asm"
+    prog.write_text(text)
+    ex, _ = interp(prog)
+    with pytest.raises(RuntimeFault) as info:
+        ex(None)
+    assert words in str(info.value)
+
+
+def test_native_helpers_from_assembly(tmp_path) -> None:
+    from bpftime.runner import execute, load_runnable
+
+    prog = tmp_path / "p.asm"
+    prog.write_text("call bpf_get_current_pid_tgid\nrsh %r0, 32\nexit")
+    import os
+    assert execute(load_runnable(prog)).result == os.getpid()

@@ -178,7 +178,9 @@ def _call(m: "Machine", insn: Insn, pc: int) -> Op:
             fn = helpers.get(R[d])
             if fn is None:
                 raise RuntimeFault(pc, f"callx to {R[d]:#x}: not a helper id")
-            return _invoke(m, fn, R[d], pc, nxt)
+            m.pc = pc
+            R[0] = fn(m, R[1], R[2], R[3], R[4], R[5]) & M64
+            return nxt
         return callx
     if insn.src == CallKind.LOCAL:
         target = pc + 1 + insn.imm
@@ -188,36 +190,19 @@ def _call(m: "Machine", insn: Insn, pc: int) -> Op:
             return target
         return call_local
     if insn.src == CallKind.KFUNC:
-        ext = m.bindings.externs.get(insn.imm)
-        if ext is None:
+        fn = m.bindings.externs.get(insn.imm)
+        if fn is None:
             return _fault(pc, f"extern function #{insn.imm} is not available to the interpreter")
-        return lambda: _invoke(m, ext, None, pc, nxt)
-    helper = m.bindings.helpers.get(insn.imm)
-    if helper is None:
-        return _fault(pc, f"helper {helper_name(insn.imm)} (id {insn.imm}) is not available")
-    hid = insn.imm
-    if hid in m.bindings.returns_memory:
-        return lambda: _invoke(m, helper, hid, pc, nxt)
+    else:
+        fn = m.bindings.helpers.get(insn.imm)
+        if fn is None:
+            return _fault(pc, f"helper {helper_name(insn.imm)} (id {insn.imm}) is not available")
 
-    def call_helper() -> int:
+    def call() -> int:
         m.pc = pc
-        R[0] = helper(m, R[1], R[2], R[3], R[4], R[5]) & M64
+        R[0] = fn(m, R[1], R[2], R[3], R[4], R[5]) & M64
         return nxt
-    return call_helper
-
-
-def _invoke(m: "Machine", fn, hid: int | None, pc: int, nxt: int) -> int:
-    """Call a helper/extern; a result that is memory becomes an allowed region."""
-    R = m.R
-    m.pc = pc
-    args = (R[1], R[2], R[3], R[4], R[5])
-    R[0] = fn(m, *args) & M64
-    region = m.bindings.returns_memory.get(hid) if hid is not None else None
-    if region is not None and R[0]:
-        found = region(m, *args, R[0])
-        if found is not None:
-            m.mem.add_region(R[0], found[0], found[1], helper_name(hid) + " result")
-    return nxt
+    return call
 
 
 def _lddw(m: "Machine", insn: Insn, pc: int) -> Op:

@@ -14,7 +14,8 @@ from bpftime.isa import FP, MAX_CALL_FRAMES, STACK_SIZE, Insn
 from bpftime.vm.memory import Memory
 
 # A helper (or extern function) as the interpreter calls it: (machine, r1..r5) -> r0.
-# `machine.pc` is the calling instruction, for RuntimeFault.
+# `machine.pc` is the calling instruction, for RuntimeFault. A helper that returns
+# memory the program may use adds it with `machine.mem.add_region`.
 Helper = Callable[["Machine", int, int, int, int, int], int]
 
 DEFAULT_LIMIT = 10_000_000  # instructions per run, so that a looping program stops
@@ -40,9 +41,6 @@ class Bindings:
     map_values: Sequence[int | None] = ()         # lddw map_idx_value(I, OFF) -> value address of map I
     extern_vars: Sequence[int | None] = ()        # lddw btf_id(I) -> address of extern variable I
     regions: Sequence[FixedRegion] = ()           # global data the program may access
-    # a helper's result that is memory the program may then access:
-    # helper id -> (machine, r1..r5, result) -> (size, writable) or None
-    returns_memory: Mapping[int, Callable[..., tuple[int, bool] | None]] = field(default_factory=dict)
 
 
 class _Exit(Exception):

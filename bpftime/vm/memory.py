@@ -98,6 +98,18 @@ class Memory:
         self._bases.add((base, size))
         self.regions.append(Region(base, size, writable, name, view_at(base, size)))
 
+    def region_at(self, base: int, name: str) -> Region | None:
+        """The region added under `name` that starts at `base`, if any."""
+        for r in self.regions:
+            if r.base == base and r.name == name:
+                return r
+        return None
+
+    def remove_region(self, region: Region) -> None:
+        """Forbid a region again (e.g. a ringbuf record once submitted)."""
+        self.regions.remove(region)
+        self._bases.discard((region.base, region.size))
+
     # --- frames ------------------------------------------------------------------
     def push_frame(self) -> None:
         """Open a fresh, zeroed frame below the current one."""

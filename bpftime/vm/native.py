@@ -1,0 +1,109 @@
+"""Native helpers (the runtime's `bpftime_helper_*` C functions) as interpreter helpers.
+
+The interpreter hands them real addresses, so before each call every memory
+argument is checked against the program's regions using the helper's prototype
+(`bpftime.helper_protos`): a bad pointer stops the program with a RuntimeFault
+naming the instruction instead of crashing the process inside C. Memory a helper
+returns (a map value, a ringbuf record) becomes accessible; a submitted or
+discarded ringbuf record stops being accessible.
+"""
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from bpftime.errors import RuntimeFault
+from bpftime.helper_protos import PROTOS, Arg, HelperProto, Ret
+from bpftime.kernel_abi import helper_name
+from bpftime.vm.machine import Helper, Machine
+
+_U64 = ctypes.c_uint64
+NativeFn = ctypes.CFUNCTYPE(_U64, _U64, _U64, _U64, _U64, _U64)
+RINGBUF_RECORD = "ringbuf record"
+_MEMORY_ARGS = (Arg.MEM, Arg.UNINIT_MEM, Arg.MEM_OR_NULL)
+
+
+@dataclass(frozen=True)
+class MapInfo:
+    """What argument checks need to know of a map, by its handle."""
+
+    name: str
+    key_size: int
+    value_size: int
+
+
+def _memory_arg(m: Machine, address: int, size: int, write: bool, what: str) -> None:
+    try:
+        m.mem.check(address, size, write, m.pc)
+    except RuntimeFault as err:
+        raise RuntimeFault(m.pc, f"{what}: {err.reason}") from None
+
+
+def _check_args(m: Machine, proto: HelperProto, args: tuple[int, ...],
+                maps: Mapping[int, MapInfo]) -> MapInfo | None:
+    """RuntimeFault unless every pointer argument is memory the program may pass;
+    the map argument's info (or None)."""
+    the_map = None
+    for i, kind in enumerate(proto.args):
+        value, what = args[i], f"argument {i + 1} (r{i + 1}) of {helper_name(proto.id)}"
+        if kind == Arg.CONST_MAP_PTR:
+            the_map = maps.get(value)
+            if the_map is None:
+                raise RuntimeFault(m.pc, f"{what} is not a map")
+        elif kind in (Arg.MAP_KEY, Arg.MAP_VALUE, Arg.UNINIT_MAP_VALUE) and the_map is not None:
+            size = the_map.key_size if kind == Arg.MAP_KEY else the_map.value_size
+            if size:
+                _memory_arg(m, value, size, kind == Arg.UNINIT_MAP_VALUE, what)
+        elif kind in _MEMORY_ARGS:
+            size = args[i + 1] if i + 1 < len(args) else 0
+            if size and not (kind == Arg.MEM_OR_NULL and value == 0):
+                _memory_arg(m, value, size, kind == Arg.UNINIT_MEM, what)
+        elif kind == Arg.RINGBUF_RECORD:
+            if m.mem.region_at(value, RINGBUF_RECORD) is None:
+                raise RuntimeFault(m.pc, f"{what} is not a reserved ringbuf record")
+        elif kind == Arg.FUNC:
+            raise RuntimeFault(m.pc, f"{what} is a callback, which native code cannot run "
+                                     "for the interpreter")
+    return the_map
+
+
+def native_helper(address: int, proto: HelperProto, maps: Mapping[int, MapInfo]) -> Helper:
+    """The native function at `address` as an interpreter helper with checked arguments."""
+    fn = NativeFn(address)
+
+    def call(m: Machine, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+        args = (r1, r2, r3, r4, r5)
+        the_map = _check_args(m, proto, args, maps)
+        if proto.args and proto.args[0] == Arg.RINGBUF_RECORD:
+            record = m.mem.region_at(r1, RINGBUF_RECORD)
+            if record is not None:
+                m.mem.remove_region(record)
+        r0 = fn(r1, r2, r3, r4, r5)
+        if r0 and proto.ret == Ret.MAP_VALUE_OR_NULL and the_map is not None:
+            m.mem.add_region(r0, the_map.value_size, True, f"value of map {the_map.name}")
+        elif r0 and proto.ret == Ret.RINGBUF_MEM_OR_NULL:
+            m.mem.add_region(r0, r2, True, RINGBUF_RECORD)
+        return r0
+    return call
+
+
+def _unchecked(helper_id: int) -> Helper:
+    def refuse(m: Machine, *args: int) -> int:
+        raise RuntimeFault(m.pc, f"helper {helper_name(helper_id)} has no prototype, so the "
+                                 "interpreter cannot check its arguments")
+    return refuse
+
+
+def native_helpers(ids: Iterable[int], address_of: Callable[[int], int],
+                   maps: Mapping[int, MapInfo]) -> dict[int, Helper]:
+    """Interpreter helpers for the helper `ids` the native runtime implements
+    (`address_of(id)` is 0 for the others, which stay unbound)."""
+    out: dict[int, Helper] = {}
+    for hid in set(ids):
+        address = address_of(hid)
+        if not address:
+            continue
+        proto = PROTOS.get(hid)
+        out[hid] = native_helper(address, proto, maps) if proto is not None else _unchecked(hid)
+    return out
