@@ -252,3 +252,20 @@ def test_helper_and_map_code_never_touches_vector_registers():
             assert not re.search(r"call.*<(mem\w+|str\w+)@plt>", body), \
                 f"{head.group(1)} calls a libc string function"
     assert checked > 40
+
+
+def test_trace_ring_counts_what_it_drops():
+    fmt = cbuf(b"line %04d\n\0")
+    count, fits = 600, 4096 // 24                           # 8-byte header + 10 bytes, aligned
+
+    @PROGRAM
+    def program(ctx):
+        for i in range(count):
+            helper("trace_printk")(addr(fmt), len(fmt.raw), i)
+        return 0
+
+    with Session.create(size=1 << 20, trace_size=4096) as s:
+        invoke(ctypes.cast(program, ctypes.c_void_p).value, 0, session=s)
+        lines = s.trace_lines()
+        assert lines == [f"line {i:04d}" for i in range(fits)]
+        assert s.trace_dropped == count - fits

@@ -12,7 +12,8 @@
 
 struct record {
     uint32_t len;   /* | RB_BUSY while being written, | RB_DISCARD if discarded */
-    uint32_t pgoff; /* bytes from the ring descriptor to this header */
+    uint32_t pgoff; /* pages from the consumer page to this header (the kernel counts
+                     * from its struct bpf_ringbuf; neither side needs it to read) */
 };
 
 static uint64_t *consumer_pos(struct bpftime_ring *r) { return bpftime_at(r, r->pages); }
@@ -40,7 +41,7 @@ void *ring_reserve(struct bpftime_ring *r, uint64_t size)
         goto drop;
     }
     struct record *h = (struct record *)(ring_data(r) + (prod & r->mask));
-    h->pgoff = (uint32_t)((char *)h - (char *)r);
+    h->pgoff = (uint32_t)(((char *)h - (char *)consumer_pos(r)) / RING_PAGE);
     __atomic_store_n(&h->len, (uint32_t)size | RB_BUSY, __ATOMIC_RELAXED);
     __atomic_store_n(producer_pos(r), prod + len, __ATOMIC_RELEASE);
     bpftime_unlock(&r->lock);

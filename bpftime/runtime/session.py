@@ -215,6 +215,12 @@ class Session:
         off = self.find_object(ObjectKind.TRACE, "trace_printk")
         return None if off is None else Map(self, self.base + off)
 
+    @property
+    def trace_dropped(self) -> int:
+        """bpf_trace_printk calls whose text found the trace ring full."""
+        ring = self.trace_ring
+        return native_library().bpftime_ring_dropped(ring.handle, 0) if ring else 0
+
     def trace_lines(self) -> list[str]:
         """Takes the bpf_trace_printk output written since the last call, one string per
         call (a trailing newline removed)."""
