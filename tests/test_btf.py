@@ -13,7 +13,8 @@ from bpftime.btf import Kind, decode_value, parse_btf, parse_btf_ext
 from bpftime.elf import load_object
 from bpftime.errors import LoadError
 
-PROGRAMS = ["counter", "ringbuf", "globals", "legacy", "syscall", "xdp", "loop", "mapinmap", "externs", "multi"]
+PROGRAMS = ["counter", "ringbuf", "globals", "legacy", "syscall", "xdp", "loop", "mapinmap", "externs", "multi",
+            "kinds"]
 _ENCODING = {"(none)": 0, "SIGNED": 1, "CHAR": 2, "BOOL": 4}
 
 
@@ -48,7 +49,12 @@ def test_types_agree_with_bpftool(bpf_object, name):
             assert (ours.elem_type, ours.index_type, ours.nelems) == \
                 (t["type_id"], t["index_type_id"], t["nr_elems"])
         elif kind in ("ENUM", "ENUM64"):
-            assert [(v.name, v.value) for v in ours.values] == [(v["name"], v["val"]) for v in t["values"]]
+            mask = (1 << (8 * ours.size)) - 1  # bpftool sign-extends 32-bit values
+            assert [(v.name, v.value & mask) for v in ours.values] == [(v["name"], v["val"] & mask) for v in t["values"]]
+        elif kind == "FLOAT":
+            assert ours.size == t["size"]
+        elif kind == "FWD":
+            assert ("union" if ours.kind_flag else "struct") == t["fwd_kind"]
         elif kind == "FUNC_PROTO":
             assert ours.type == t["ret_type_id"]
             assert [(p.name or "(anon)", p.type) for p in ours.params] == \
@@ -58,6 +64,31 @@ def test_types_agree_with_bpftool(bpf_object, name):
             assert [s.type for s in ours.secinfos] == [v["type_id"] for v in t["vars"]]
         elif "type_id" in t:
             assert ours.type == t["type_id"]
+        if kind == "DECL_TAG":
+            assert ours.component_idx == t["component_idx"]
+        if kind in ("FUNC", "VAR"):
+            assert ["static", "global", "extern"][ours.linkage] == t["linkage"]
+
+
+def test_every_kind_clang_emits(bpf_object):
+    obj = load_object(bpf_object("kinds"))
+    btf = obj.btf
+    assert {t.kind for t in btf} == set(Kind) - {Kind.VOID, Kind.ENUM64}  # ENUM64 needs clang 15
+    sample = btf.find("sample", Kind.STRUCT)
+    seq_tag = btf.find("sequence", Kind.DECL_TAG)
+    assert seq_tag.type == sample.id and btf.members(sample.id)[seq_tag.component_idx].name == "seq"
+    assert btf.find("latest", Kind.DECL_TAG).component_idx == -1
+    names = {m.name: btf.name_of(m.type) for m in btf.members(sample.id)}
+    assert names["handle"] == "struct opaque *"
+    assert names["user_data"] == 'int __attribute__((btf_type_tag("user"))) *'
+    assert names["seq"] == "volatile u32" and names["n"] == "union number"
+    copy = btf.find("copy", Kind.FUNC)
+    assert btf.name_of(copy.id) == "int copy(struct sample *restrict, const struct sample *restrict)"
+    data = (struct.pack("<d", 1.5) + struct.pack("<f", 0.25) + struct.pack("<i", -1)
+            + struct.pack("<QQ", 0x1000, 0x2000) + struct.pack("<I", 9) + bytes([0b01010_011]) + bytes(3))
+    assert decode_value(btf, sample.id, data) == {
+        "n": {"bits": 0x3FF8000000000000, "real": 1.5}, "ratio": 0.25, "level": "LOW",
+        "handle": 0x1000, "user_data": 0x2000, "seq": 9, "bits": 3, "more": 10}
 
 
 def test_names_sizes_members(bpf_object):
@@ -215,3 +246,18 @@ def test_btf_ext_records(bpf_object):
     damaged[8:12] = struct.pack("<I", 10**6)  # func_info offset
     with pytest.raises(LoadError, match="func_info"):
         parse_btf_ext(bytes(damaged), sec)
+
+
+def test_enum64_signed_and_unsigned():
+    b = Builder()
+    vals = [("HUGE", 1 << 40), ("NEG", -5)]
+    extra = b"".join(struct.pack("<IIi", b.name(n), v & 0xFFFFFFFF, v >> 32) for n, v in vals)
+    signed = b.add(Kind.ENUM64, "big", 8, 2, kflag=True, extra=extra)
+    unsigned = b.add(Kind.ENUM64, "ubig", 8, 1, extra=struct.pack("<III", b.name("TOP"), 0, 0x80000000))
+    btf = parse_btf(b.bytes())
+    assert [(v.name, v.value) for v in btf.type(signed).values] == vals
+    assert btf.type(unsigned).values[0].value == 1 << 63
+    assert btf.name_of(signed) == "enum big" and btf.size(signed) == 8
+    assert decode_value(btf, signed, struct.pack("<q", -5)) == "NEG"
+    assert decode_value(btf, signed, struct.pack("<q", 3)) == 3
+    assert decode_value(btf, unsigned, struct.pack("<Q", 1 << 63)) == "TOP"

@@ -18,7 +18,8 @@ from bpftime.elf import load_object
 from bpftime.errors import BpftimeError
 from cli.cmd_inspect import describe
 
-OBJECTS = ["counter", "ringbuf", "globals", "legacy", "syscall", "xdp", "loop", "mapinmap", "externs", "multi"]
+OBJECTS = ["counter", "ringbuf", "globals", "legacy", "syscall", "xdp", "loop", "mapinmap", "externs", "multi",
+           "kinds"]
 PER_OBJECT = 250
 BUDGET_S = 2.0
 INTERESTING = [0, 1, 7, 8, 0xFF, 0x7FFFFFFF, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF]

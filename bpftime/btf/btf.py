@@ -136,7 +136,7 @@ class Btf:
             return self._declare(t.type, t.name, depth + 1)
         if k == Kind.DATASEC:
             return f"SEC(\"{t.name}\")"
-        return f"{t.name}" + _sep(inner)  # DECL_TAG
+        return f'__attribute__((btf_decl_tag("{t.name}")))' + _sep(inner)  # DECL_TAG
 
 
 def _sep(inner: str) -> str:
