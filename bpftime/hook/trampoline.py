@@ -11,8 +11,9 @@ keep it 16-byte aligned, and call the C dispatcher with (hook descriptor, regs):
 - return: reached through the swapped return address; `bpftime_dispatch_return`
   pops the per-thread shadow stack and returns the original return address.
 
-Status flags are recorded in regs->flags but not restored: they are not live across a
-System V call boundary (function entry or return), and popfq costs ~20 cycles.
+Status flags are recorded in regs->flags at entries (at returns the dispatcher puts
+0x202 there) but never restored: they are not live across a System V call boundary
+(function entry or return), and popfq costs ~20 cycles.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ PT_REGS = ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "
            "rdx", "rsi", "rdi", "orig_ax", "ip", "cs", "flags", "sp", "ss")
 PT_REGS_SIZE = 8 * len(PT_REGS)
 SLOT = {name: 8 * i for i, name in enumerate(PT_REGS)}
-GENERAL = [r for r in PT_REGS[:15]]
+GENERAL = list(PT_REGS[:15])
 CALLER_SAVED = ["r11", "r10", "r9", "r8", "rcx", "rdx", "rsi", "rdi", "rax"]
 
 # Placeholders for movabs immediates, replaced by relocations (each must occur once).
@@ -33,10 +34,12 @@ _MARKERS = {Target.HOOK: 0x5A5A_B7F0_0000_0001, Target.DISPATCH_ENTRY: 0x5A5A_B7
             Target.DISPATCH_RETURN: 0x5A5A_B7F0_0000_0003}
 
 
-def _save(frame: int) -> list[str]:
-    """Build pt_regs at rsp in a frame of `frame` bytes (rsp on entry = rsp + frame)."""
-    lines = [f"lea rsp, [rsp - {frame}]", f"mov [rsp + {SLOT['rax']}], rax",
-             "pushfq", f"pop qword ptr [rsp + {SLOT['flags']}]"]
+def _save(frame: int, flags: bool) -> list[str]:
+    """Build pt_regs at rsp in a frame of `frame` bytes (rsp on entry = rsp + frame);
+    `flags`: record rflags too (pushfq right after a return costs ~10 ns here)."""
+    lines = [f"lea rsp, [rsp - {frame}]", f"mov [rsp + {SLOT['rax']}], rax"]
+    if flags:
+        lines += ["pushfq", f"pop qword ptr [rsp + {SLOT['flags']}]"]
     lines += [f"mov [rsp + {SLOT[r]}], {r}" for r in GENERAL if r != "rax"]
     lines += [f"lea rax, [rsp + {frame}]", f"mov [rsp + {SLOT['sp']}], rax"]
     return lines
@@ -74,7 +77,7 @@ def return_trampoline() -> tuple[bytes, tuple[Reloc, ...]]:
     """Entered by `ret` (rsp 16-aligned, rax = return value); ends in `ret` to the
     original return address that the dispatcher returns."""
     frame = PT_REGS_SIZE + 8
-    code, relocs = _assemble(_save(frame) + _call(Target.DISPATCH_RETURN) + [
+    code, relocs = _assemble(_save(frame, flags=False) + _call(Target.DISPATCH_RETURN) + [
         f"mov [rsp + {PT_REGS_SIZE}], rax", *_restore(), f"lea rsp, [rsp + {PT_REGS_SIZE}]", "ret"])
     return code, tuple(relocs)
 
@@ -84,7 +87,7 @@ def entry_trampoline() -> tuple[bytes, tuple[Reloc, ...]]:
     """Entered at the entry's state (rsp = 8 mod 16); falls through into the displaced
     instructions, which the planner appends."""
     frame = PT_REGS_SIZE
-    code, relocs = _assemble(_save(frame) + _call(Target.DISPATCH_ENTRY) + [
+    code, relocs = _assemble(_save(frame, flags=True) + _call(Target.DISPATCH_ENTRY) + [
         "test eax, eax", "jz cont", *_restore(), f"lea rsp, [rsp + {frame}]", "ret",
         "cont:", *_restore(), f"lea rsp, [rsp + {frame}]"])
     return code, tuple(relocs)

@@ -9,6 +9,7 @@
 
 #include "hook.h"
 
+#include <cpuid.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -49,24 +50,57 @@ static void shadow_key_init(void)
     shadow_key_ok = pthread_key_create(&shadow_key, shadow_release) == 0;
 }
 
-/* This thread's shadow stack, mapped on first use (never malloc: the hooked function
- * may be malloc), unmapped at thread exit. NULL if it cannot be had. */
-static struct shadow_stack *shadow(void)
+/* Maps this thread's shadow stack (never malloc: the hooked function may be malloc)
+ * and registers it for unmapping at thread exit. Runs libc code, which may use vector
+ * registers: only through with_vector_state_saved. */
+static void shadow_create(void)
 {
-    struct shadow_stack *s = tls_shadow;
-    if (s)
-        return s;
     if (pthread_once(&shadow_once, shadow_key_init) != 0 || !shadow_key_ok)
-        return NULL;
-    s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return;
+    struct shadow_stack *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (s == MAP_FAILED)
-        return NULL;
+        return;
     if (pthread_setspecific(shadow_key, s) != 0) {
         munmap(s, sizeof(*s));
-        return NULL;
+        return;
     }
     tls_shadow = s;
-    return s;
+}
+
+/* Runs fn with the whole vector/x87 state saved (xsave, or fxsave on CPUs without
+ * it), for the rare calls into libc from the dispatcher: the trampolines saved only
+ * the general registers, and the hooked function's vector arguments must survive. */
+static void with_vector_state_saved(void (*fn)(void))
+{
+    unsigned int a, b, c, d;
+    __cpuid(1, a, b, c, d);
+    int xsave = (c & bit_OSXSAVE) != 0;
+    unsigned int size = 512 + 64;
+    if (xsave) {
+        __cpuid_count(0xD, 0, a, b, c, d);
+        size = b;
+    }
+    unsigned char buf[size + 63];
+    unsigned char *area = (unsigned char *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
+    bpftime_zero(area, size);
+    if (xsave) {
+        __asm__ volatile("xsave64 %0" : "+m"(*area) : "a"(-1), "d"(-1) : "memory");
+        fn();
+        __asm__ volatile("xrstor64 %0" : : "m"(*area), "a"(-1), "d"(-1) : "memory");
+    } else {
+        __asm__ volatile("fxsave64 %0" : "+m"(*area) : : "memory");
+        fn();
+        __asm__ volatile("fxrstor64 %0" : : "m"(*area) : "memory");
+    }
+}
+
+/* This thread's shadow stack, made on first use; NULL if it cannot be had. */
+static struct shadow_stack *shadow(void)
+{
+    if (!tls_shadow)
+        with_vector_state_saved(shadow_create);
+    return tls_shadow;
 }
 
 static void count_missed(struct bpftime_hook *hook)
@@ -168,6 +202,7 @@ BPFTIME_API uint64_t bpftime_dispatch_return(struct bpftime_hook *hook, struct b
     } else if (n) {
         uint64_t ignored; /* bpf_override_return means nothing at a return */
         fill_regs(regs, ret);
+        regs->flags = 0x202; /* not recorded at returns (trampoline.py) */
         run_programs(hook, hook->return_progs, n, regs, &ignored);
     }
     return ret;

@@ -24,8 +24,10 @@
 #include <unistd.h>
 
 #define MAX_TASKS 4096
-#define ROUNDS 200           /* ~1 s in total */
-#define ROUND_NS 5000000L
+#define ROUNDS 100           /* looks at every thread, 1 ms apart */
+#define ROUND_NS 1000000L
+#define ACK_POLLS 1000       /* a look waits up to 200 ms for the answers */
+#define ACK_POLL_NS 200000L
 
 enum task_state { TASK_OUTSIDE, TASK_INSIDE, TASK_RUNNING };
 
@@ -144,8 +146,11 @@ static int look(uint64_t lo, uint64_t hi, int *failed_tid)
         }
     }
     closedir(dir);
-    for (int wait = 0; wait < 20 && __atomic_load_n(&probe.acks, __ATOMIC_ACQUIRE) < sent; wait++) {
-        struct timespec ts = {0, 100000L};
+    /* a preempted thread answers when it next runs: on a loaded machine that can take
+     * a few time slices */
+    for (int wait = 0; wait < ACK_POLLS && __atomic_load_n(&probe.acks, __ATOMIC_ACQUIRE) < sent;
+         wait++) {
+        struct timespec ts = {0, ACK_POLL_NS};
         nanosleep(&ts, NULL);
     }
     if (__atomic_load_n(&probe.acks, __ATOMIC_ACQUIRE) < sent)
