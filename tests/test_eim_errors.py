@@ -377,3 +377,26 @@ def test_types_unknown_key_and_unknown_field_type(tmp_path, demo):
         "9:5: type 'b_t': unknown key 'bytes' (expected one of: size, fields)"
     assert dev_error(tmp_path, demo, TYPES.replace("type: a_t", "type: c_t")) == \
         "11:40: field 'b_t.back': type 'c_t' is not in types:"
+
+
+@pytest.mark.parametrize("damage, line", [
+    (lambda dev, dep: (dev.replace("eim: 1", "eim: 2"), dep), "dev.eim.yaml:1:6: unsupported eim version 2"),
+    (lambda dev, dep: (dev, dep.replace("entry: requestBegin", "entry: nowhere")),
+     "deploy.yaml:5:12: class 'observer': unknown entry 'nowhere'"),
+    (lambda dev, dep: (dev.replace("prototype: \"(ptr<request> r) -> i64\"", "prototype: \"(ptr<request> r\""),
+                       dep), "dev.eim.yaml:14:16: entry 'requestBegin': prototype"),
+    (lambda dev, dep: (dev.replace("host: ", "host: /nonexistent"), dep), "dev.eim.yaml:2:7: host binary"),
+    (lambda dev, dep: (dev, dep + "  - x: [\n"), "deploy.yaml:15:1: malformed YAML"),
+])
+def test_bpftime_verify_prints_one_line_and_exits_2(tmp_path, demo, capsys, damage, line):
+    """`bpftime verify SPEC.yaml` on a bad spec: one line naming file:line:column, exit 2."""
+    from cli.main import main
+
+    dev, dep = damage(DEV.format(host=demo), DEPLOY)
+    write(tmp_path, "dev.eim.yaml", dev)
+    path = write(tmp_path, "deploy.yaml", dep)
+    assert main(["verify", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"bpftime: error: {tmp_path}/{line}"), err
