@@ -65,9 +65,18 @@ def test_prog_selects_and_attach_replaces_the_section(example_object):
         ("work_enter", "uprobe", "libc.so.6:free"), ("work_enter", "uretprobe", "demo:demo_add")]
 
 
+def test_programs_without_an_entry_load_only_when_named(example_object):
+    obj = load_object(example_object("counter"))
+    assert [a.name for a in from_object(obj, POLICY, (), ())] == ["count_target"]
+    with pytest.raises(LoadError, match="program nothing .* names no function"):
+        from_object(obj, POLICY, ("nothing",), ())
+    (att,) = from_object(obj, POLICY, (), ("nothing=uretprobe:demo:demo_add",))
+    assert (att.name, att.kind, att.entry) == ("nothing", "uretprobe", "demo:demo_add")
+
+
 def test_unknown_program_names_the_known_ones(example_object):
     obj = load_object(example_object("counter"))
-    with pytest.raises(LoadError, match="no program named 'nope'.*count_target"):
+    with pytest.raises(LoadError, match="no program named 'nope'.*count_target, nothing"):
         from_object(obj, POLICY, ("nope",), ())
 
 

@@ -60,9 +60,10 @@ def entry_spec(attach: AttachPoint) -> str:
 
 def from_object(obj: BpfObject, policy: Policy, progs: tuple[str, ...],
                 attach: tuple[str, ...]) -> list[Attachment]:
-    """The programs named by `progs` and `attach` (every program when neither names
-    one), each at its section's uprobe/uretprobe or at the places `--attach` gives it
-    (which replace its section's)."""
+    """The programs named by `progs` and `attach`, each at its section's
+    uprobe/uretprobe or at the places `--attach` gives it (which replace its
+    section's). When neither names one: every program whose section names an entry
+    (as libbpf auto-attaches), the others stay unloaded."""
     given: dict[str, list[AttachPoint]] = {}
     for text in attach:
         name, point = parse_attach_option(text)
@@ -73,7 +74,7 @@ def from_object(obj: BpfObject, policy: Policy, progs: tuple[str, ...],
         if all(p.name != name for p in chosen):
             chosen.append(obj.program(name))
     if not chosen:
-        chosen = list(obj.programs)
+        chosen = [p for p in obj.programs if p.attach.kind not in UPROBE_KINDS or p.attach.binary]
     out: list[Attachment] = []
     for prog in chosen:
         points = given.get(prog.name) or [prog.attach]
@@ -86,7 +87,8 @@ def from_object(obj: BpfObject, policy: Policy, progs: tuple[str, ...],
                                 f"function; give --attach {prog.name}={point.kind}:BINARY:FUNC")
             out.append(Attachment(prog.name, obj, prog, policy, point.kind, entry_spec(point)))
     if not out:
-        raise LoadError(f"{obj.path}: no program to attach")
+        raise LoadError(f"{obj.path}: no program names where to attach; give "
+                        f"--attach PROG=uprobe:BINARY:FUNC")
     return out
 
 

@@ -27,4 +27,13 @@ int BPF_KPROBE(count_target, long x)
 	return 0;
 }
 
+/* Does nothing: with --prog nothing --attach nothing=uprobe:demo:demo_target it
+ * measures what the hook alone costs (bench/uprobe_overhead.py). Its section names
+ * no entry, so a plain `bpftime load` of this object leaves it out. */
+SEC("uprobe")
+int nothing(struct pt_regs *ctx)
+{
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";
