@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bpftime.errors import LoadError
+from bpftime.hook.plan import Strategy, plan_hook
 from bpftime.hook.resolve import Resolver, resolve_entry
 from native_hooks.build import HERE, host_program, targets_library
 
@@ -63,6 +64,24 @@ def test_bad_names_are_one_line_errors(targets, spec, message):
     with pytest.raises(LoadError, match=message) as err:
         resolve_entry(targets, spec)
     assert "\n" not in str(err.value)
+
+
+def test_ifunc_is_refused_with_a_hint():
+    with pytest.raises(LoadError, match=r"memcpy is an IFUNC resolved at run time"):
+        resolve_entry(sys.executable, "libc.so.6:memcpy")
+
+
+def test_stripped_host_works_by_address_only(tmp_path):
+    host = host_program(BUILD, pie=True)
+    work = resolve_entry(host, "work")
+    stripped = tmp_path / "host_stripped"
+    subprocess.run(["strip", "--strip-all", "-o", str(stripped), str(host)], check=True)
+    with pytest.raises(LoadError, match=r"host_stripped is stripped: name an address instead"):
+        resolve_entry(stripped, "work")
+    bare = resolve_entry(stripped, f"{work.vaddr:#x}")
+    assert bare.symbol is None and bare.func_size == 0
+    assert bare.body[:8] == work.body[:8]
+    assert plan_hook(bare).strategy == Strategy.INT3  # no extent known: one byte only
 
 
 def test_bad_hosts(tmp_path):

@@ -12,6 +12,7 @@ from functools import lru_cache
 from bpftime.errors import LoadError
 
 SHF_EXECINSTR = 0x4
+IFUNC = ("STT_GNU_IFUNC", "STT_LOOS")  # pyelftools names type 10 STT_LOOS
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ElfInfo:
     sections: list[_Section]
     functions: dict[str, FuncSymbol]
     ifuncs: set[str]
+    has_symtab: bool
     starts: list[int] = field(default_factory=list)  # sorted start addresses of all symbols
 
     def function(self, name: str) -> FuncSymbol | None:
@@ -92,6 +94,16 @@ class ElfInfo:
         return max(limit, end)
 
 
+def _hidden_versions(elf, symtab) -> set[int]:
+    """Indexes of .dynsym symbols that are not their name's default version (name@V,
+    not name@@V): nothing links to them any more."""
+    versym = elf.get_section_by_name(".gnu.version")
+    if symtab.name != ".dynsym" or versym is None:
+        return set()
+    ndx = (v.entry["ndx"] for v in versym.iter_symbols())
+    return {i for i, n in enumerate(ndx) if isinstance(n, int) and n & 0x8000}
+
+
 @lru_cache(maxsize=32)
 def _open_cached(path: str, mtime_ns: int) -> ElfInfo:
     from elftools.common.exceptions import ELFError
@@ -114,6 +126,7 @@ def _open_cached(path: str, mtime_ns: int) -> ElfInfo:
             functions: dict[str, FuncSymbol] = {}
             ifuncs: set[str] = set()
             starts: set[int] = set()
+            has_symtab = elf.get_section_by_name(".symtab") is not None
             for sec in elf.iter_sections():
                 if isinstance(sec, DynamicSection):
                     for tag in sec.iter_tags():
@@ -124,12 +137,15 @@ def _open_cached(path: str, mtime_ns: int) -> ElfInfo:
                         elif tag.entry.d_tag == "DT_RUNPATH":
                             runpath += tag.runpath.split(":")
                 elif isinstance(sec, SymbolTableSection):
-                    for sym in sec.iter_symbols():
+                    hidden = _hidden_versions(elf, sec)
+                    for index, sym in enumerate(sec.iter_symbols()):
                         kind = sym["st_info"]["type"]
-                        if sym["st_shndx"] == "SHN_UNDEF" or kind not in ("STT_FUNC", "STT_GNU_IFUNC"):
+                        if sym["st_shndx"] == "SHN_UNDEF" or kind not in ("STT_FUNC", *IFUNC):
                             continue
                         starts.add(sym["st_value"])
-                        if kind == "STT_GNU_IFUNC":
+                        if index in hidden:
+                            continue  # e.g. memcpy@GLIBC_2.2.5: programs link memcpy@@GLIBC_2.14
+                        if kind in IFUNC:
                             ifuncs.add(sym.name)
                         elif sym.name and sym.name not in functions:
                             functions[sym.name] = FuncSymbol(sym.name, sym["st_value"], sym["st_size"])
@@ -138,7 +154,8 @@ def _open_cached(path: str, mtime_ns: int) -> ElfInfo:
             return ElfInfo(path=path, pie=elf["e_type"] == "ET_DYN", needed=needed, rpath=rpath,
                            runpath=runpath, first_load_vaddr=loads[0]["p_vaddr"] & ~0xFFF,
                            first_load_offset=loads[0]["p_offset"] & ~0xFFF, sections=sections,
-                           functions=functions, ifuncs=ifuncs, starts=sorted(starts))
+                           functions=functions, ifuncs=ifuncs, has_symtab=has_symtab,
+                           starts=sorted(starts))
     except ELFError as err:
         raise LoadError(f"{path}: not an ELF file ({err})") from None
 

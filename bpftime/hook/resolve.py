@@ -126,6 +126,15 @@ def process_modules(pid: int) -> list[Mapping]:
     return list(seen.values())
 
 
+def _looks_like_elf(path: str) -> bool:
+    """Mapped files include locale archives, fonts, shared memory: only ELF files count."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
 def _load_bias(mapping: Mapping, elf: ElfInfo) -> int:
     """Bias = where the file's lowest PT_LOAD landed minus its page-aligned vaddr."""
     return mapping.start - mapping.offset - (elf.first_load_vaddr - elf.first_load_offset)
@@ -140,8 +149,7 @@ def _match_library(lib: str, candidates: list[str]) -> str | None:
         if os.path.basename(path) == lib:
             return path
     for path in candidates:
-        base = os.path.basename(path)
-        if base.startswith(lib + ".") or base.startswith(lib + "-") or base.startswith(lib + "so"):
+        if os.path.basename(path).startswith((lib + ".", lib + "-")):
             return path
     return None
 
@@ -161,7 +169,7 @@ class Resolver:
     def module_paths(self) -> list[str]:
         """The host, then every library it needs (or, live, every file it has mapped)."""
         if self.maps:
-            paths = [m.path for m in self.maps]
+            paths = [m.path for m in self.maps if _looks_like_elf(m.path)]
             host = os.path.realpath(self.host.path)
             return sorted(paths, key=lambda p: os.path.realpath(p) != host)
         found = [self.host.path]
@@ -195,7 +203,9 @@ class Resolver:
             if sym is not None:
                 return self._entry(elf, sym, sym.vaddr + offset)
         where = lib or os.path.basename(self.host.path) + " and its libraries"
-        raise LoadError(f"entry {spec!r}: no function {what!r} in {where}")
+        stripped = [os.path.basename(p) for p in modules[:1] if not open_elf(p).has_symtab]
+        hint = f" ({stripped[0]} is stripped: name an address instead)" if stripped else ""
+        raise LoadError(f"entry {spec!r}: no function {what!r} in {where}{hint}")
 
     def _at_address(self, path: str, vaddr: int) -> Entry:
         elf = self.host if path == self.host.path else open_elf(path)
