@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -276,11 +275,13 @@ char LICENSE[] SEC("license") = "GPL";
     (["--attach", "count_target=uprobe:libnope.so.9:f"], "library 'libnope.so.9'"),
     (["--attach", "count_target=kprobe:x"], "--attach"),
     (["--prog", "nope"], "no program named 'nope'"),
+    (["--attach", "count_target=uprobe:/usr/lib/x86_64-linux-gnu/libz.so.1:inflate"],
+     "is not loaded by"),
 ])
 def test_bad_attach_is_one_line_and_host_never_starts(tmp_path, demo, example, args, message):
-    marker = tmp_path / "started"
-    proc = bpftime("load", str(example("counter")), *args, "--", str(demo()), "count", "1", "1",
-                   env={**os.environ, "BPFTIME_TEST_MARK": str(marker)})
+    if "libz" in args[-1] and not Path(args[-1].split(":")[1]).exists():
+        pytest.skip("no libz.so.1 here")
+    proc = bpftime("load", str(example("counter")), *args, "--", str(demo()), "count", "1", "1")
     assert proc.returncode != 0
     assert message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

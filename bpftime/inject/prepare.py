@@ -83,12 +83,34 @@ def compile_verified(att: Attachment) -> object:
     return compile_program(att.program.insns, helper_available)
 
 
+def loaded_at_start(host: Path) -> set[str]:
+    """Real paths of the host and of every library the dynamic linker loads with it
+    (DT_NEEDED, transitively): the modules an entry can be in when the agent starts."""
+    import os
+
+    from bpftime.hook.elfinfo import open_elf
+    from bpftime.hook.resolve import find_library
+
+    root = open_elf(str(host))
+    seen = {os.path.realpath(host)}
+    pending = [root]
+    while pending:
+        elf = pending.pop()
+        for name in elf.needed:
+            path = find_library(name, root)
+            if path is not None and os.path.realpath(path) not in seen:
+                seen.add(os.path.realpath(path))
+                pending.append(open_elf(path))
+    return seen
+
+
 def prepare(req: LoadRequest) -> Prepared:
     from bpftime.hook.plan import plan_hook
     from bpftime.hook.resolve import Resolver
 
     atts = attachments(req)
     resolver = Resolver(req.host)
+    modules = loaded_at_start(req.host)
     objects: list[BpfObject] = []
     programs: list[CompiledProgram] = []
     by_program: dict[tuple[int, str, str], int] = {}
@@ -101,6 +123,9 @@ def prepare(req: LoadRequest) -> Prepared:
             by_program[key] = len(programs)
             programs.append(CompiledProgram(att.name, att.obj, compile_verified(att)))
         entry = resolver.resolve(att.entry)
+        if entry.module not in modules:
+            raise LoadError(f"{att.describe()}: {entry.module} is not loaded by {req.host} when it "
+                            f"starts (not among the libraries it needs)")
         spot = (entry.module, entry.vaddr)
         if spot not in hooks:
             hooks[spot] = PlannedHook(plan_hook(entry), att.entry)
