@@ -70,10 +70,10 @@ def local_call(w: "Walker", pc: int, target: int, st: State) -> int:
 
 def exit_(w: "Walker", pc: int, st: State) -> list[tuple[int, State]]:
     r0 = st.cur.regs[0]
-    if r0.kind == Kind.NOT_INIT:
+    if r0.kind == Kind.NOT_INIT and len(st.frames) == 1:
         raise Refusal("R0 !read_ok: exit with an uninitialized return value")
     if st.cur.loop_max >= 0:   # end of one bpf_loop iteration
-        if not (r0.is_scalar and r0.val.umax <= 1):
+        if not (r0.is_scalar and r0.val.umax <= 1):  # also refuses an uninitialized R0
             raise Refusal(f"bpf_loop callback must return 0 or 1, R0={fmt_reg(r0, w.maps)}")
         return []
     if len(st.frames) > 1:
@@ -81,7 +81,7 @@ def exit_(w: "Walker", pc: int, st: State) -> list[tuple[int, State]]:
         if r0.kind == Kind.STACK and r0.frame == len(st.frames):
             raise Refusal("returning a pointer to the callee's own stack frame")
         regs = st.cur.regs
-        regs[0] = w.read(State([callee]), 0)
+        regs[0] = r0   # a void function leaves it uninitialized: the caller can't read it
         for i in range(1, 6):
             regs[i] = NOT_INIT
         return [(callee.callsite + 1, st)]
