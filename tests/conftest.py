@@ -55,8 +55,7 @@ def kernel_bpf_available() -> str | None:
         return "needs root for the bpf syscall"
     if shutil.which("bpftool") is None:
         return "bpftool is not installed"
-    probe = subprocess.run(["bpftool", "feature", "probe", "kernel", "unprivileged_bpf_disabled"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(["bpftool", "prog", "list"], capture_output=True, text=True)
     if probe.returncode:
         return "the kernel refuses bpf feature probes: " + probe.stderr.strip()[:200]
     return None
