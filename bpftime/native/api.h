@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #define BPFTIME_API __attribute__((visibility("default")))
 #define BPFTIME_HIDDEN __attribute__((visibility("hidden")))
@@ -15,6 +16,13 @@
 static inline void *bpftime_at(const void *base, uint64_t off)
 {
     return (char *)base + off;
+}
+
+/* The page size (4096 if sysconf cannot tell). */
+static inline uint64_t bpftime_page_size(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? (uint64_t)page : 4096;
 }
 
 static inline uint64_t bpftime_align8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }

@@ -8,7 +8,7 @@
 
 static size_t page_round(size_t len)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)bpftime_page_size();
     return (len + page - 1) & ~(page - 1);
 }
 

@@ -56,7 +56,7 @@ BPFTIME_API void *bpftime_session_create(const char *name, uint64_t size, int *e
         *err = -EINVAL;
         return NULL;
     }
-    size = round_up(size, (uint64_t)sysconf(_SC_PAGESIZE));
+    size = round_up(size, bpftime_page_size());
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         *err = -errno;
