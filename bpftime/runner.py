@@ -9,6 +9,7 @@ given). Engines are looked up by name in `ENGINES`.
 """
 from __future__ import annotations
 
+import ctypes
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from bpftime.isa import OPCODE_CALL, CallKind, Insn, validate_program
 if TYPE_CHECKING:
     from bpftime.elf.model import BpfObject, Program
     from bpftime.vm.machine import Helper
+    from bpftime.vm.memory import Memory
 
 ELF_MAGIC = b"\x7fELF"
 ASM_SUFFIXES = (".asm", ".s")
@@ -82,7 +84,13 @@ class InterpExecutor:
             bindings.regions = [FixedRegion(v, m.value_size, not d.section.startswith(".rodata"), d.name)
                                 for v, m, d in zip(self.maps.values, self.maps.maps, obj.maps) if v]
         bindings.helpers = with_bpf_loop({**self._native_helpers(runnable), **runnable.helpers})
-        self.machine = Machine(runnable.insns, bindings)
+        insns = runnable.insns
+        self.xdp = runnable.program is not None and runnable.program.attach.kind == "xdp"
+        if self.xdp:  # as the kernel does: struct xdp_md loads become pointer loads
+            from bpftime.jit.xdp import rewrite_xdp_context
+
+            insns = rewrite_xdp_context(insns)
+        self.machine = Machine(insns, bindings)
 
     def _native_helpers(self, runnable: Runnable) -> dict[int, "Helper"]:
         """The runtime's helpers for every helper the program calls (none for the
@@ -98,7 +106,18 @@ class InterpExecutor:
         return native_helpers(ids, helper_address, infos)
 
     def __call__(self, data: bytes | None) -> tuple[int, int | None]:
+        if self.xdp:
+            return self.machine.run(data, context=self._xdp_context), self.machine.executed
         return self.machine.run(data), self.machine.executed
+
+    def _xdp_context(self, mem: "Memory", data: int, size: int) -> int:
+        """r1 of an XDP program: a read-only context bounding the input packet."""
+        from bpftime.jit.xdp import XdpContext
+
+        self._ctx = XdpContext(data=data, data_end=data + size, data_meta=data)
+        address = ctypes.addressof(self._ctx)
+        mem.add_region(address, ctypes.sizeof(self._ctx), False, "xdp context")
+        return address
 
     def dump_maps(self) -> dict:
         """The maps after the runs (as the jit engine reports them)."""

@@ -288,3 +288,13 @@ def test_native_helpers_from_assembly(tmp_path) -> None:
     prog.write_text("call bpf_get_current_pid_tgid\nrsh %r0, 32\nexit")
     import os
     assert execute(load_runnable(prog)).result == os.getpid()
+
+
+def test_xdp_program_sees_a_context_bounding_the_packet(bpf_object) -> None:
+    ex, _ = interp(bpf_object("xdp"))
+    icmp = bytes(12) + b"\x08\x00" + bytes([0x45, 0, 0, 20, 0, 0, 0, 0, 64, 1]) + bytes(10)
+    assert ex(icmp)[0] == 2                      # XDP_PASS
+    assert ex(icmp[:20])[0] == 2                 # too short: passes without counting
+    protocols = ex.maps.maps[0]
+    per_cpu = protocols.per_cpu(protocols.lookup((1).to_bytes(4, "little")))
+    assert sum(int.from_bytes(v, "little") for v in per_cpu) == 1

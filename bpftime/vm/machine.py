@@ -69,12 +69,17 @@ class Machine:
         self.ops: list[Callable[[], int]] = compile_program(self)
 
     # --- running -----------------------------------------------------------------
-    def run(self, data: bytes | None = None, entry: int = 0) -> int:
+    def run(self, data: bytes | None = None, entry: int = 0,
+            context: Callable[[Memory, int, int], int] | None = None) -> int:
         """Run from `entry` with r1 = address of a copy of `data` (0 if none) and
-        r2 = its length; the unsigned r0 at exit. `executed` counts instructions."""
+        r2 = its length; the unsigned r0 at exit. `executed` counts instructions.
+        `context(memory, input address, input length)`, when given, returns r1
+        instead (a context structure it added as a region, e.g. XDP's)."""
         R = self.R
         R[:] = [0] * (FP + 1)
         R[1], R[2] = self.mem.start(data)
+        if context is not None:
+            R[1] = context(self.mem, R[1], R[2])
         R[FP] = self.mem.stack_top
         self.frames.clear()
         self.base_depth = 0
