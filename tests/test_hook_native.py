@@ -3,6 +3,7 @@ library, with C functions of tests/native_hooks/targets.c as the extensions."""
 from __future__ import annotations
 
 import ctypes
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,17 +212,38 @@ def test_full_shadow_stack_misses_returns_but_stays_correct(t):
     assert t.var("ret_hits").value == 255 + 6
 
 
+def test_libc_malloc_in_this_very_process(t):
+    """malloc is called by Python and every thread here: hook it, count, unhook."""
+    resolver = Resolver(pid=os.getpid())
+    malloc = resolver.resolve("libc.so.6:malloc")
+    plan = plan_hook(malloc)
+    hook_id = t.hooks.install(plan, malloc.address)
+    t.hooks.add_program(hook_id, t.addr("count_prog"))
+    t.hooks.add_program(hook_id, t.addr("ret_prog"), at_return=True)
+    assert t.lib.malloc_many(1000) == 1000
+    assert t.var("hits").value >= 1000 and t.var("ret_hits").value >= 1000
+    t.hooks.remove(hook_id)
+    assert ctypes.string_at(malloc.address, len(plan.original)) == plan.original
+    with open(malloc.module, "rb") as f:
+        f.seek(malloc.file_offset)
+        assert f.read(malloc.func_size) == ctypes.string_at(malloc.address, malloc.func_size)
+
+
 def test_second_install_at_a_patched_entry_is_refused(t):
     t.hook("add_global", entry_progs=["count_prog"])
     with pytest.raises(HookError, match=r"live bytes e9.* differ from the plan's f30f1efa"):
         t.hook("add_global")
 
 
-def test_removing_twice_is_an_error(t):
+def test_removing_twice_is_an_error_and_reinstalling_reuses_the_trampoline(t):
     hook_id, _ = t.hook("add_leaf")
+    first = ctypes.addressof(t.hooks.descriptor(hook_id))
     t.hooks.remove(hook_id)
     with pytest.raises(HookError, match=f"no hook {hook_id}"):
         t.hooks.remove(hook_id)
+    again, _ = t.hook("add_leaf", entry_progs=["count_prog"])
+    assert ctypes.addressof(t.hooks.descriptor(again)) == first  # kept mapped, reused
+    assert t.lib.add_leaf(2, 3) == 5 and t.var("hits").value == 1
 
 
 def test_unhooked_code_keeps_its_bytes(t):
@@ -241,13 +263,14 @@ def test_unhooked_code_keeps_its_bytes(t):
 
 @pytest.mark.parametrize("name", ["add_global", "add_leaf", "add_jcc"])
 def test_live_patching_while_threads_call_the_entry(t, name):
-    """50 install/remove cycles while 4 threads call the entry in a tight loop."""
+    """50 install/remove cycles while 4 threads call the entry in a tight loop; calls in
+    flight at a removal still return through the return trampoline."""
     hammer = t.lib.hammer_start(t.addr(name), 4)
     assert hammer
     try:
         for _ in range(50):
             before = t.var("hits").value
-            hook_id, _ = t.hook(name, entry_progs=["count_prog"])
+            hook_id, _ = t.hook(name, entry_progs=["count_prog"], return_progs=["ret_prog"])
             deadline = time.monotonic() + 2
             while t.var("hits").value == before and time.monotonic() < deadline:
                 time.sleep(0.001)  # the callers may wait for a CPU on a loaded machine

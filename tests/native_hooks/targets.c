@@ -194,6 +194,18 @@ long hammer_stop(struct hammer *h, long *calls)
     return sum;
 }
 
+/* n malloc/free pairs (for hooks on libc); returns how many allocations succeeded. */
+long malloc_many(long n)
+{
+    long ok = 0;
+    for (long i = 0; i < n; i++) {
+        void *volatile p = malloc(16 + (size_t)(i & 255));
+        ok += p != NULL;
+        free(p);
+    }
+    return ok;
+}
+
 /* ns per call of fn: the best of 25 rounds of n calls (short rounds dodge preemption). */
 double ns_per_call(binop fn, long n)
 {
