@@ -5,6 +5,7 @@ bits, unsigned) and returns the unsigned result of that width.
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 
 from bpftime.isa import Alu, Jmp
@@ -48,9 +49,9 @@ def alu_op(op: int, bits: int, is_signed: bool) -> BinOp:
         Alu.MUL: lambda a, b: (a * b) & mask,
         Alu.DIV: sdiv if is_signed else (lambda a, b: a // b if b else 0),
         Alu.MOD: smod if is_signed else (lambda a, b: a % b if b else a),
-        Alu.OR: lambda a, b: a | b,
-        Alu.AND: lambda a, b: a & b,
-        Alu.XOR: lambda a, b: a ^ b,
+        Alu.OR: operator.or_,
+        Alu.AND: operator.and_,
+        Alu.XOR: operator.xor,
         Alu.LSH: lambda a, b: (a << (b & shift)) & mask,
         Alu.RSH: lambda a, b: a >> (b & shift),
         Alu.ARSH: lambda a, b: (signed(a, bits) >> (b & shift)) & mask,
@@ -76,13 +77,13 @@ def condition(op: int, bits: int) -> Cond:
     def s(v: int) -> int:
         return signed(v, bits)
 
-    table: dict[int, Cond] = {
-        Jmp.JEQ: lambda a, b: a == b,
-        Jmp.JNE: lambda a, b: a != b,
-        Jmp.JGT: lambda a, b: a > b,
-        Jmp.JGE: lambda a, b: a >= b,
-        Jmp.JLT: lambda a, b: a < b,
-        Jmp.JLE: lambda a, b: a <= b,
+    table: dict[int, Cond] = {  # unsigned ones are C functions: no Python frame per test
+        Jmp.JEQ: operator.eq,
+        Jmp.JNE: operator.ne,
+        Jmp.JGT: operator.gt,
+        Jmp.JGE: operator.ge,
+        Jmp.JLT: operator.lt,
+        Jmp.JLE: operator.le,
         Jmp.JSET: lambda a, b: bool(a & b),
         Jmp.JSGT: lambda a, b: s(a) > s(b),
         Jmp.JSGE: lambda a, b: s(a) >= s(b),
