@@ -10,6 +10,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from bpftime.errors import BpftimeError, LoadError
 from bpftime.kernel_abi import MapType
 from bpftime.runtime import ObjectKind, Session, clean_stale, library_path, map_image, session_names
+from bpftime.runtime.maps import MapHeader
 
 NATIVE_TESTS = Path(__file__).parent / "native"
 
@@ -160,3 +162,28 @@ def test_two_processes_of_two_threads_lose_no_update(tmp_path):
         assert sorted(values) == list(range(counters))   # every churned key was deleted
         assert sum(values.values()) == 2 * 2 * iterations
         assert set(values.values()) == {2 * 2 * iterations // counters}
+
+
+def test_a_lock_left_by_a_dead_thread_is_taken_over_and_a_live_one_is_respected():
+    with Session.create(size=1 << 20) as s:
+        q = s.create_map("q", MapType.QUEUE, 0, 4, 4)
+        lock = ctypes.c_uint32.from_address(q.handle + MapHeader.lock.offset)
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        lock.value = dead.pid                       # as if it died inside a map operation
+        q.push(b"abcd")                             # would wait forever without recovery
+        assert lock.value == 0 and q.pop() == b"abcd"
+        alive = subprocess.Popen(["sleep", "30"])
+        try:
+            lock.value = alive.pid
+            pusher = threading.Thread(target=q.push, args=(b"efgh",))
+            pusher.start()
+            pusher.join(0.5)
+            assert pusher.is_alive()                # a live holder keeps its lock
+            lock.value = 0
+            pusher.join(10)
+            assert not pusher.is_alive()
+        finally:
+            alive.kill()
+            alive.wait()
+        assert q.pop() == b"efgh"
