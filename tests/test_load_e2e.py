@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -351,3 +352,26 @@ def test_stale_session_of_a_killed_command_is_removed(tmp_path, demo, example):
     proc, _ = load_dump(tmp_path, str(example("counter")), "--", str(demo()), "count", "1", "1")
     assert proc.returncode == 0, proc.stderr
     assert not Path("/dev/shm" + name).exists()
+
+
+def test_deployment_links_host_functions_and_variables(host_binary):
+    """specs/demo.observer.yaml on tests/hosts/demo_host: the observer reads the host
+    global demo_counter (an extern variable), the rewriter calls the host's checksum()
+    (an extern function) and writes r->status, both at one entry."""
+    from conftest import build_bpf
+
+    for name in ("demo_observer", "demo_rewriter"):
+        build_bpf(REPO / "specs" / "bpf" / f"{name}.bpf.c", REPO / "specs" / "bpf" / "build")
+    host = host_binary("demo_host")
+    dump = REPO / "specs" / "bpf" / "build" / f"maps-{os.getpid()}.json"
+    try:
+        proc = bpftime("load", "specs/demo.observer.yaml", "--dump-maps", str(dump), "--",
+                       str(host), "1000", "2")
+        maps = json.loads(dump.read_text())["maps"]
+    finally:
+        dump.unlink(missing_ok=True)
+    assert proc.returncode == 0, proc.stderr
+    refused = sum(1 for i in range(2000) if (4 * ord("0") + i % 7) % 2)   # odd checksum()
+    assert f"calls=2000 sum=2006995 status={200 * (2000 - refused) + 403 * refused}" in proc.stdout
+    assert maps["per_status"] == [{"key": 200, "value": 2000}]    # counted before the rewrite
+    assert 0 < maps["last_counter"][0]["value"] < 2000            # demo_counter, read live

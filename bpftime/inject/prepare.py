@@ -21,6 +21,7 @@ class CompiledProgram:
     name: str
     obj: BpfObject
     image: object           # bpftime.jit.image.ProgramImage
+    host_symbols: dict[str, int] = field(default_factory=dict)  # externs: symbol -> host address
 
 
 @dataclass
@@ -74,11 +75,14 @@ def attachments(req: LoadRequest) -> list[Attachment]:
 
 
 def compile_verified(att: Attachment) -> object:
-    """Verify `att`'s program under its class's policy, then JIT it."""
+    """Check the object's externs against the class, verify `att`'s program under the
+    class's policy, then JIT it."""
+    from bpftime.eim.externs import check_externs
     from bpftime.jit.codegen import compile_program
     from bpftime.runtime import helper_available
     from bpftime.verifier import verify_program
 
+    check_externs(att.policy, att.obj)
     verify_program(att.program, att.obj, att.policy)
     return compile_program(att.program.insns, helper_available)
 
@@ -121,7 +125,8 @@ def prepare(req: LoadRequest) -> Prepared:
         key = (id(att.obj), att.program.name, att.policy.class_name)
         if key not in by_program:
             by_program[key] = len(programs)
-            programs.append(CompiledProgram(att.name, att.obj, compile_verified(att)))
+            programs.append(CompiledProgram(att.name, att.obj, compile_verified(att),
+                                            att.host_symbols))
         entry = resolver.resolve(att.entry)
         if entry.module not in modules:
             raise LoadError(f"{att.describe()}: {entry.module} is not loaded by {req.host} when it "

@@ -34,6 +34,7 @@ class SlotKind(IntEnum):
     SESSION = 1   # session base + value
     HELPER = 2    # bpftime_helper_address(index)
     IMAGE = 3     # address of image `index` + value
+    HOST = 4      # load bias of the host executable + value (a host function or variable)
 
 
 @dataclass(frozen=True)

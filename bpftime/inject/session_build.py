@@ -12,7 +12,7 @@ from bpftime.elf.model import BpfObject, MapDef
 from bpftime.errors import LoadError
 from bpftime.inject import records
 from bpftime.inject.mapview import MAP_INFO_OBJECT, map_info_blob
-from bpftime.inject.prepare import Prepared
+from bpftime.inject.prepare import CompiledProgram, Prepared
 from bpftime.inject.records import SlotKind, SlotRecord, Status
 from bpftime.runtime import Map, ObjectKind, Session
 from bpftime.runtime.session import DEFAULT_SIZE, NAME_LEN
@@ -85,11 +85,13 @@ def _session_size(objects: list[BpfObject]) -> int:
     return _align(DEFAULT_SIZE + 2 * data, 1 << 20)
 
 
-def _slots(session: Session, image, obj_maps: list[Map], where: str) -> list[SlotRecord]:
+def _slots(session: Session, prog: CompiledProgram, obj_maps: list[Map]) -> list[SlotRecord]:
+    """The agent's instructions for every link-table slot of `prog`'s image."""
     from bpftime.jit.image import SlotKind as JitSlot
 
+    where = f"{prog.obj.path}: program {prog.name}"
     out = []
-    for slot in image.slots:
+    for slot in prog.image.slots:
         if slot.kind == JitSlot.HELPER:
             out.append(SlotRecord(SlotKind.HELPER, slot.index))
         elif slot.kind == JitSlot.MAP:
@@ -100,8 +102,11 @@ def _slots(session: Session, image, obj_maps: list[Map], where: str) -> list[Slo
                 raise LoadError(f"{where}: map {obj_maps[slot.index].name} has no value to point into")
             out.append(SlotRecord(SlotKind.SESSION, value=value - session.base + slot.arg))
         else:
-            raise LoadError(f"{where}: {slot.describe()}: host functions and variables are not "
-                            f"linked by bpftime load yet")
+            name = prog.obj.externs[slot.index].name
+            if name not in prog.host_symbols:
+                raise LoadError(f"{where}: extern {name} is not a host function or variable its "
+                                f"class grants (load it through an EIM deployment that does)")
+            out.append(SlotRecord(SlotKind.HOST, value=prog.host_symbols[name]))
     return out
 
 
@@ -131,8 +136,7 @@ def _fill(session: Session, prepared: Prepared) -> LoadSession:
 
     image_offsets = []
     for k, prog in enumerate(prepared.programs):
-        where = f"{prog.obj.path}: program {prog.name}"
-        slots = _slots(session, prog.image, by_object[id(prog.obj)], where)
+        slots = _slots(session, prog, by_object[id(prog.obj)])
         head_len = records.IMAGE.size + records.SLOT.size * len(slots)
         code_at = _align(head_len, CODE_ALIGN)
         code = prog.image.code.ljust(prog.image.slots_offset, b"\xcc") + bytes(8 * len(slots))

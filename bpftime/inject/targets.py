@@ -2,7 +2,7 @@
 object (libbpf section names, `--prog`, `--attach`) or of an EIM deployment."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bpftime.elf.attach import AttachPoint, parse_attach
@@ -24,6 +24,8 @@ class Attachment:
     policy: Policy
     kind: str            # "uprobe" (entry) or "uretprobe" (return)
     entry: str           # for the hook resolver: "[LIB:]FUNC[+OFF]" or "[LIB:]0xADDR"
+    # host functions and variables the class grants: symbol -> address in the host file
+    host_symbols: dict[str, int] = field(default_factory=dict, compare=False)
 
     def describe(self) -> str:
         return f"{self.name} ({self.kind} {self.entry})"
@@ -105,7 +107,8 @@ def from_deployment(deployment, load_object, progs: tuple[str, ...]) -> list[Att
         obj = load_object(ext.object)
         kind = "uretprobe" if ext.entry.at == "return" else "uprobe"
         entry = f"{ext.entry.host}:{ext.entry.function}"
-        out.append(Attachment(ext.name, obj, obj.program(ext.program), ext.policy, kind, entry))
+        out.append(Attachment(ext.name, obj, obj.program(ext.program), ext.policy, kind, entry,
+                              deployment.development.addresses))
     if not out:
         raise LoadError(f"{deployment.path}: the deployment has no extension")
     return out

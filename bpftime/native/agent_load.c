@@ -36,7 +36,19 @@ struct loader {
     void *images[MAX_IMAGES];
     uint32_t n_mapped;
     struct bpftime_hooks *hooks;
+    int64_t host_bias; /* of the main executable, -1 if unknown */
 };
+
+/* Load bias of the process's main executable (0 for a non-PIE one), or -1. */
+static int64_t main_program_bias(void)
+{
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n <= 0)
+        return -1;
+    path[n] = 0;
+    return bpftime_module_bias(path);
+}
 
 static uint64_t now_ns(void)
 {
@@ -112,6 +124,11 @@ static int slot_value(struct loader *l, const struct bpftime_slot *slot, uint64_
         if (slot->index >= l->n_mapped)
             return -ERANGE;
         *out = (uint64_t)(uintptr_t)l->images[slot->index] + slot->value;
+        return 0;
+    case BPFTIME_SLOT_HOST:
+        if (l->host_bias < 0)
+            return -ENOENT;
+        *out = (uint64_t)l->host_bias + slot->value;
         return 0;
     }
     return -EINVAL;
@@ -244,7 +261,7 @@ void bpftime_agent_load(void *session)
     unsetenv(BPFTIME_SESSION_ENV);
     forget_preload();
 
-    struct loader l = {.session = session};
+    struct loader l = {.session = session, .host_bias = main_program_bias()};
     int64_t off = bpftime_session_find_object(session, BPFTIME_OBJ_BLOB, BPFTIME_LOAD_OBJECT);
     if (off < 0 || !in_session(&l, (uint64_t)off, sizeof(struct bpftime_load)))
         return; /* a session without a load table: someone else's (attach) business */
