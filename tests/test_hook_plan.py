@@ -93,6 +93,14 @@ def test_padding_only_when_the_fill_is_provable(targets):
     assert tiny.after == b""  # add_tiny_next starts right after it
 
 
+def test_entry_inside_a_function(targets):
+    """name+offset: on an instruction boundary it is planned; elsewhere refused."""
+    p = plan(targets, "add_jcc+4")  # lea eax,[rdi+rsi]; ret  (then xor; ret follow)
+    assert p.displaced[0] == "lea eax, [rdi + rsi]"
+    with pytest.raises(LoadError, match=r"add_jcc\+0x5: not at an instruction boundary"):
+        plan(targets, "add_jcc+5")
+
+
 def test_wire_form_round_trips_and_rejects_garbage(targets):
     p = plan(targets, "add_jcc")
     data = p.to_bytes()

@@ -91,23 +91,17 @@ def _where(entry: Entry) -> str:
     return f"{entry.module}:{name}"
 
 
-def _branch_targets(entry: Entry) -> tuple[set[int], set[int]]:
-    """(direct branch targets, endbr64 positions) in the function, relative to the entry,
-    with the address of the instruction each branch comes from."""
-    targets: set[int] = set()
-    landing: set[int] = set()
-    for ins in relocate.decode(entry.body, -entry.offset_in_func):
-        if ins.rel_target is not None:
-            targets.add(ins.rel_target)
-        if ins.kind == "endbr":
-            landing.add(ins.address)
-    return targets, landing
+def _function(entry: Entry) -> list[Insn]:
+    """The whole function, addresses relative to the entry."""
+    return relocate.decode(entry.body, -entry.offset_in_func)
 
 
-def _covers_target(insns: list[Insn], entry: Entry) -> bool:
-    """A branch target or indirect landing pad inside the covered bytes, past the entry."""
+def _covers_target(insns: list[Insn], body: list[Insn]) -> bool:
+    """A direct branch target or an endbr64 (indirect landing pad) of the function
+    inside the covered bytes, past the entry."""
     end = insns[-1].end
-    targets, landing = _branch_targets(entry)
+    targets = {i.rel_target for i in body if i.rel_target is not None}
+    landing = {i.address for i in body if i.kind == "endbr"}
     return any(0 < t < end for t in targets | landing)
 
 
@@ -126,6 +120,9 @@ def _displace(entry: Entry) -> tuple[Strategy, list[Insn]]:
     off = entry.offset_in_func
     if not entry.func_size:
         return Strategy.INT3, relocate.decode(entry.body, 0, 1)[:1]
+    body = _function(entry)
+    if off and all(i.address != 0 for i in body):
+        raise LoadError(f"{_where(entry)}: not at an instruction boundary of {entry.symbol}")
     insns = relocate.decode(entry.body[off:], 0, JMP_SIZE)
     if not insns or insns[0].kind == "data":
         raise LoadError(f"{_where(entry)}: the entry does not start with a valid instruction")
@@ -134,7 +131,7 @@ def _displace(entry: Entry) -> tuple[Strategy, list[Insn]]:
     calls_inside = any(i.kind in ("call", "indirect") and i.mnemonic.startswith(("call", "bnd call"))
                        for i in insns[:-1])
     clean = all(i.kind != "data" for i in insns) and not calls_inside and \
-        not _covers_target(insns, entry)
+        not _covers_target(insns, body)
     if clean and covered >= JMP_SIZE:
         return Strategy.JMP, insns
     if clean and insns[-1].terminates and _padding_ok(entry, JMP_SIZE - covered):
