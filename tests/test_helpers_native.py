@@ -240,7 +240,7 @@ def test_helper_and_map_code_never_touches_vector_registers():
     runtime = re.compile(r"[0-9a-f]+ <(bpftime_helper_\w+|bpftime_map_\w+|bpftime_ring_\w+|bpftime_format|"
                          r"bpftime_safe_\w+|hash_\w+|array_\w+|queue_\w+|ring_\w+|bloom_\w+|lpm_\w+|"
                          r"stack_trace_\w+|perf_\w+|bpftime_invoke|emit_\w+|find|search|walk|store_value|update_\w+|"
-                         r"lru_\w+|bpftime_this_cpu)(\.\w+)?>:")
+                         r"lru_\w+|bpftime_lock_\w+|bpftime_this_cpu)(\.\w+)?>:")
     checked = 0
     for body in funcs:
         head = runtime.match(body)
