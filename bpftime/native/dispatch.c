@@ -71,7 +71,7 @@ static void shadow_create(void)
 /* Runs fn with the whole vector/x87 state saved (xsave, or fxsave on CPUs without
  * it), for the rare calls into libc from the dispatcher: the trampolines saved only
  * the general registers, and the hooked function's vector arguments must survive. */
-static void with_vector_state_saved(void (*fn)(void))
+static __attribute__((noinline, cold)) void with_vector_state_saved(void (*fn)(void))
 {
     unsigned int a, b, c, d;
     __cpuid(1, a, b, c, d);
@@ -103,7 +103,7 @@ static struct shadow_stack *shadow(void)
     return tls_shadow;
 }
 
-static void count_missed(struct bpftime_hook *hook)
+static __attribute__((noinline, cold)) void count_missed(struct bpftime_hook *hook)
 {
     __atomic_fetch_add(&hook->missed, 1, __ATOMIC_RELAXED);
 }
@@ -134,7 +134,7 @@ static int hijack_return(struct bpftime_hook *hook, struct bpftime_pt_regs *regs
 /* Runs progs[0..n) on regs with this thread's invocation record (invocation.h) set
  * for the hook; returns 1 and stores the value in *override when one of them called
  * bpf_override_return. The record is restored afterwards. */
-static int run_programs(struct bpftime_hook *hook, bpftime_prog_fn *progs, uint32_t n,
+static inline __attribute__((always_inline)) int run_programs(struct bpftime_hook *hook, bpftime_prog_fn *progs, uint32_t n,
                         struct bpftime_pt_regs *regs, uint64_t *override)
 {
     struct bpftime_invocation *inv = bpftime_invocation_current();
