@@ -235,8 +235,9 @@ BPFTIME_API int64_t bpftime_session_add_object(void *base, uint32_t kind, const 
         o->offset = (uint64_t)off;
         o->size = size;
         o->flags = 0;
-        __atomic_store_n(&o->kind, kind, __ATOMIC_RELEASE);
-        s->n_objects++;
+        o->kind = kind;
+        /* readers scan the table without the lock: publish the entry last */
+        __atomic_store_n(&s->n_objects, s->n_objects + 1, __ATOMIC_RELEASE);
         result = off;
     }
     bpftime_unlock(&s->lock);
