@@ -49,7 +49,6 @@ struct hash_state {
     uint64_t elems;     /* offset from the map header */
     uint32_t free_lock;
     uint32_t free_head; /* element index + 1, 0 = empty */
-    uint32_t count;
     uint32_t lru_lock;
     uint32_t lru_head;  /* most recently used (index + 1) */
     uint32_t lru_tail;  /* least recently used */
@@ -76,7 +75,6 @@ struct perf_state {
 };
 
 struct lpm_state {
-    uint32_t used;
     uint32_t entry_size;
 };
 

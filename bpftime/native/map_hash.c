@@ -153,7 +153,6 @@ static uint32_t lru_evict(struct bpftime_map *m)
     if (find(m, b, elem_key(e), e->hash, &link) == victim)
         __atomic_store_n(link, e->next, __ATOMIC_RELEASE);
     bpftime_unlock(&b->lock);
-    __atomic_fetch_sub(&m->u.hash.count, 1, __ATOMIC_RELAXED);
     return victim;
 }
 
@@ -273,7 +272,6 @@ static int update_locked(struct bpftime_map *m, const void *key, const void *val
     if (r == 1) {
         __atomic_store_n(&e->next, b->head, __ATOMIC_RELAXED);
         __atomic_store_n(&b->head, n, __ATOMIC_RELEASE);
-        __atomic_fetch_add(&m->u.hash.count, 1, __ATOMIC_RELAXED);
         if (m->type == MAP_LRU_HASH)
             lru_push_front(m, n);
     }
@@ -307,7 +305,6 @@ int hash_delete(struct bpftime_map *m, const void *key)
     uint32_t i = find(m, b, key, hash, &link);
     if (i) {
         __atomic_store_n(link, elem_at(m, i)->next, __ATOMIC_RELEASE);
-        __atomic_fetch_sub(&m->u.hash.count, 1, __ATOMIC_RELAXED);
         if (lru)
             lru_unlink(m, i);
     }
