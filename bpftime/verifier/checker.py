@@ -316,6 +316,10 @@ class Walker:
             src = const(insn.imm if width == 64 else insn.imm & U32)
         if op == Alu.MOV:
             if width == 64 and not insn.off:
+                if src.is_scalar and not src.val.is_const and not src.id:
+                    # link the copies: a branch on one narrows both (as the kernel does)
+                    src = replace(src, id=self.new_id())
+                    st.cur.regs[insn.src] = src
                 self.write(st, d, src)
                 return
             self._need_scalar(src, insn.src, "32-bit or sign-extending move")
@@ -572,5 +576,10 @@ class Walker:
                 continue  # the register is wider than the compared 32 bits
             if out is st:
                 out = st.copy()
-            out.cur.regs[regno] = scalar(new)
+            if old.id:
+                link = old.id
+                out.replace_where(lambda r: r.is_scalar and r.id == link,
+                                  lambda r: replace(r, val=new))
+            else:
+                out.cur.regs[regno] = scalar(new)
         return out

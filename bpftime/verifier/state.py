@@ -72,7 +72,7 @@ class Reg:
     idx: int = -1
     frame: int = 0             # STACK: which call frame
     mem: Mem | None = None
-    id: int = 0                # null-check group / reference id
+    id: int = 0                # null-check group / reference id / linked scalar copies
     rng: int = 0               # PACKET: bytes proven below data_end
     origin: int = -1           # instruction that created it (messages)
 
@@ -159,7 +159,10 @@ def _reg_subsumes(old: Reg, cur: Reg, idmap: dict[int, int], exact: bool) -> boo
     if old.kind != cur.kind:
         return False
     if old.kind == Kind.SCALAR:
-        return old.val == cur.val if exact else old.val.contains(cur.val)
+        if not (old.val == cur.val if exact else old.val.contains(cur.val)):
+            return False
+        # copies linked in the old state were narrowed together: they must be here too
+        return not old.id or (cur.id != 0 and idmap.setdefault(old.id, cur.id) == cur.id)
     if old.idx != cur.idx or old.frame != cur.frame or old.mem != cur.mem:
         return False
     if old.rng > cur.rng or (exact and old.rng != cur.rng):
