@@ -59,7 +59,7 @@ class Targets:
 
     def reset(self) -> None:
         for counter in ("hits", "ret_hits", "ret_sum", "last_ip", "last_func_ip", "last_session", "last_di", "last_si",
-                        "last_sp_ok"):
+                        "last_sp_ok", "misaligned"):
             self.var(counter).value = 0
         self.var("bump_calls", ctypes.c_int).value = 0
         self.var("global_value", ctypes.c_int).value = 0
@@ -136,6 +136,7 @@ def test_context_is_pt_regs_at_the_entry(t):
     assert ctypes.c_void_p.from_address(record).value is None  # restored after the extension
     assert (t.var("last_di").value, t.var("last_si").value) == (11, 22)
     assert t.var("last_sp_ok").value == 1
+    assert t.var("misaligned").value == 0
 
 
 def test_displaced_rip_relative_instructions_read_the_right_data(t):
@@ -190,6 +191,7 @@ def test_uretprobe_sees_every_return_value_from_threads(t):
     assert t.var("ret_hits").value == threads * calls
     expected = threads * sum((i & 1023) + 3 for i in range(calls))
     assert t.var("ret_sum").value == expected
+    assert t.var("misaligned").value == 0  # the return trampoline keeps the ABI's alignment
 
 
 def test_uretprobe_under_recursion_and_threads(t):

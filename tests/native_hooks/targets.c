@@ -55,6 +55,16 @@ typedef uint64_t (*helper_fn)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 helper_fn override_fn, func_ip_fn;
 uint64_t override_value = 42;
 
+uint64_t misaligned; /* programs entered with a stack not aligned as System V wants */
+
+/* With a frame pointer, rbp = the stack at the call - 16: 16-aligned iff the caller
+ * called with a 16-aligned stack. */
+#define CHECK_ALIGNMENT()                                                  \
+    do {                                                                   \
+        if ((uintptr_t)__builtin_frame_address(0) & 15)                    \
+            __atomic_fetch_add(&misaligned, 1, __ATOMIC_RELAXED);          \
+    } while (0)
+
 uint64_t count_prog(void *ctx)
 {
     (void)ctx;
@@ -67,6 +77,7 @@ uint64_t empty_prog(void *ctx) { (void)ctx; return 0; }
 uint64_t record_prog(void *ctx)
 {
     struct regs *r = ctx;
+    CHECK_ALIGNMENT();
     __atomic_fetch_add(&hits, 1, __ATOMIC_RELAXED);
     last_ip = r->ip;
     last_func_ip = func_ip_fn(0, 0, 0, 0, 0);
@@ -89,6 +100,7 @@ uint64_t override_prog(void *ctx)
 uint64_t ret_prog(void *ctx)
 {
     struct regs *r = ctx;
+    CHECK_ALIGNMENT();
     __atomic_fetch_add(&ret_hits, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&ret_sum, r->ax, __ATOMIC_RELAXED);
     return 0;
