@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpftime.asm import assemble
-from bpftime.errors import AsmError
+from bpftime.conformance_file import parse_conformance
+from bpftime.errors import AsmError, BpftimeError
 from bpftime.isa import encode
 
 ENCODINGS = [
@@ -118,3 +121,22 @@ def test_duplicate_label_and_empty_program() -> None:
         assemble("a:\na:\nexit")
     with pytest.raises(AsmError, match="no instructions"):
         assemble("# nothing\n\n")
+
+
+_TOKENS = ["mov", "lddw", "lock", "fetch", "add32", "call", "local", "kfunc", "%r1", "%r11",
+           "%r", "[", "]", "[%r1+", "[%r10-8]", ",", "0x", "0xffffffffffffffffff", "-", "+", "1",
+           "-1", "L:", "L", "exit", "ja", "ja32", "jeq", "map_value(", ")", "func(L)",
+           "map_fd(1,2,3)", "#", "\n", "ldxsdw", "ldabsdw", "movsx864", "be16", "le8", "xchg",
+           "cmpxchg", "-- asm\n", "-- raw\n", "-- mem\n", "-- result\n", "zz", "()", "bpf_loop", ":"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), max_size=25), st.text(max_size=20))
+def test_garbage_gives_one_line_errors(parts: list[str], junk: str) -> None:
+    """Any text either assembles / parses or raises a one-line BpftimeError."""
+    text = " ".join(parts) + junk
+    for parse in (assemble, lambda t: parse_conformance(t, "f.data")):
+        try:
+            parse(text)
+        except BpftimeError as err:
+            assert str(err) and "\n" not in str(err)

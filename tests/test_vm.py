@@ -5,12 +5,14 @@ from __future__ import annotations
 import ctypes
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from bpftime.asm import assemble
 from bpftime.errors import RuntimeFault
 from bpftime.isa import STACK_SIZE, validate_program
 from bpftime.vm import Bindings, FixedRegion, Machine
-from bpftime.vm.helpers import with_bpf_loop
+from bpftime.vm.helpers import CONFORMANCE_HELPERS, with_bpf_loop
+from test_disasm import programs
 
 
 def machine(text: str, **kw) -> Machine:
@@ -298,3 +300,16 @@ def test_xdp_program_sees_a_context_bounding_the_packet(bpf_object) -> None:
     protocols = ex.maps.maps[0]
     per_cpu = protocols.per_cpu(protocols.lookup((1).to_bytes(4, "little")))
     assert sum(int.from_bytes(v, "little") for v in per_cpu) == 1
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_random_valid_programs_end_or_fault_cleanly(prog) -> None:
+    """Whatever a valid program does, the interpreter returns r0 or raises a
+    RuntimeFault naming an instruction: never another exception, never a hang."""
+    m = Machine(prog, Bindings(helpers=with_bpf_loop(CONFORMANCE_HELPERS)), limit=2000)
+    try:
+        m.run(bytes(range(64)))
+    except RuntimeFault as err:
+        assert 0 <= err.pc < len(prog) and "\n" not in str(err)
+    assert m.executed <= 2000
