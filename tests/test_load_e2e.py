@@ -112,6 +112,16 @@ def test_attach_option_moves_a_program_to_a_return_and_a_short_leaf(tmp_path, de
     assert maps["hits"] == [{"key": 0, "value": 1}]
 
 
+@pytest.mark.parametrize("pie", [True, False])
+def test_uprobe_on_a_libc_function_counts_every_call(tmp_path, demo, example, pie):
+    proc, maps = load_dump(tmp_path, str(example("counter")),
+                           "--attach", "count_target=uprobe:libc.so.6:rand_r",
+                           "--", str(demo("O2", pie)), "rand", "12345")
+    assert proc.returncode == 0, proc.stderr
+    assert "rand 12345 odd " in proc.stdout
+    assert maps["hits"] == [{"key": 0, "value": 12345}]
+
+
 def test_libc_functions_per_process_and_children_not_extended(tmp_path, example):
     proc, maps = load_dump(tmp_path, str(example("malloc_free")), "--",
                            "/bin/sh", "-c", "ls -l / >/dev/null; ls -l / >/dev/null; true")

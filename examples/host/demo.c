@@ -8,6 +8,7 @@
  *   demo events N      call demo_event(i, name) N times
  *   demo bump N        call demo_bump() N times (its first instruction reads a global
  *                      RIP-relatively)
+ *   demo rand N        call libc's rand_r() N times (nothing else in the host calls it)
  *   demo bench N       time N calls of demo_target(); print "ns_per_call X"
  *
  * With --hold as the first argument it prints "done" after the work and waits for
@@ -158,10 +159,18 @@ static int dispatch(int argc, char **argv)
         printf("bumps %ld\n", bumps);
         return 0;
     }
+    if (argc >= 3 && strcmp(argv[1], "rand") == 0) {
+        unsigned seed = 1;
+        long n = atol(argv[2]), acc = 0;
+        for (long i = 0; i < n; i++)
+            acc += rand_r(&seed) & 1;
+        printf("rand %ld odd %ld\n", n, acc);
+        return 0;
+    }
     if (argc >= 3 && strcmp(argv[1], "bench") == 0)
         return run_bench(atol(argv[2]));
     fprintf(stderr, "usage: demo [--hold] count N T | work N | check UID | add A B | "
-                    "events N | bump N | bench N\n");
+                    "events N | bump N | rand N | bench N\n");
     return 2;
 }
 
