@@ -1,6 +1,7 @@
 """What the loader produces: an object's programs, maps, externs and BTF."""
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from bpftime.btf import Btf, CoreRelo, LineInfo
@@ -120,14 +121,14 @@ class Program:
 
     def line_at(self, insn: int) -> LineInfo | None:
         """The line info record covering instruction `insn` (the last one at or before it)."""
-        best = None
-        for li in self.line_info:
-            if li.insn <= insn and (best is None or li.insn >= best.insn):
-                best = li
-        return best
+        i = bisect_right(self.line_info, insn, key=lambda li: li.insn)
+        return self.line_info[i - 1] if i else None
 
     def relocs_at(self, insn: int) -> list[Reloc]:
-        return [r for r in self.relocs if r.insn == insn]
+        """Relocations of instruction `insn` (relocs are sorted by instruction)."""
+        lo = bisect_left(self.relocs, insn, key=lambda r: r.insn)
+        hi = bisect_right(self.relocs, insn, key=lambda r: r.insn)
+        return self.relocs[lo:hi]
 
 
 @dataclass
