@@ -227,6 +227,10 @@ def test_get_stack_walks_frame_pointers_from_the_hit_registers():
     invoke(entry, 0, regs=ctypes.addressof(regs))
     assert out[0] == 0x4000 and out[1] == 0x1111
     assert helper("get_stack")(0, ctypes.addressof(out), 12, 0) == -errno.EINVAL
+    # at a function's entry its caller's return address is on top of the stack
+    stack[0], stack[4] = 0x3333, f1
+    assert invoke(entry, 0, func_ip=0x4000, regs=ctypes.addressof(regs)).r0 == 32
+    assert list(out) == [0x4000, 0x3333, 0x1111, 0x2222, 0, 0]
 
 
 def test_helper_and_map_code_never_touches_vector_registers():

@@ -13,40 +13,54 @@
 #define BPF_F_FAST_STACK_CMP (1ull << 9)
 #define BPF_F_REUSE_STACKID (1ull << 10)
 #define MAX_DEPTH 127
-#define MAX_FRAME (1u << 20) /* a frame larger than this ends the walk */
+#define MAX_FRAME (1u << 20)  /* a frame larger than this ends the walk */
+#define MAX_STACK (64u << 20) /* bp this far above sp is not on the stack */
 
-/* Fills ips with at most `max` return addresses, after skipping `skip`: the count. */
+struct trace {
+    uint64_t *ips;
+    uint32_t n, max, seen, skip;
+};
+
+static void push(struct trace *t, uint64_t ip)
+{
+    if (t->seen++ >= t->skip && t->n < t->max)
+        t->ips[t->n++] = ip;
+}
+
+/* Fills ips with at most `max` return addresses, after skipping `skip`: the count.
+ * At a function's entry (ip == func_ip) its frame does not exist yet, so the return
+ * address to its caller is read from the top of the stack, as recent kernels do. */
 static uint32_t walk(uint64_t *ips, uint32_t max, uint32_t skip, uint64_t caller)
 {
-    const uint8_t *regs = bpftime_invocation_current()->regs;
-    uint32_t n = 0, seen = 0;
+    const struct bpftime_invocation *inv = bpftime_invocation_current();
+    const uint8_t *regs = inv->regs;
+    struct trace t = {ips, 0, max, 0, skip};
     if (!regs) {
-        if (skip == 0 && max)
-            ips[n++] = caller;
-        return n;
+        push(&t, caller);
+        return t.n;
     }
     uint64_t ip = *(const uint64_t *)(regs + PT_REGS_IP);
     uint64_t bp = *(const uint64_t *)(regs + PT_REGS_BP);
     uint64_t sp = *(const uint64_t *)(regs + PT_REGS_SP);
-    while (n < max && ip) {
-        if (seen++ >= skip)
-            ips[n++] = ip;
+    push(&t, ip);
+    if (ip == inv->func_ip) {
+        uint64_t ret;
+        if (bpftime_safe_read(&ret, (const void *)(uintptr_t)sp, 8) != 0 || !ret)
+            return t.n;
+        push(&t, ret);
+    }
+    while (t.n < t.max) {
         uint64_t frame[2]; /* saved bp, return address */
-        if (bp < sp || bp - sp > MAX_FRAME * 64 || (bp & 7) ||
-            bpftime_safe_read(frame, (const void *)(uintptr_t)bp, sizeof frame) != 0)
+        if (bp < sp || bp - sp > MAX_STACK || (bp & 7) ||
+            bpftime_safe_read(frame, (const void *)(uintptr_t)bp, sizeof frame) != 0 || !frame[1])
             break;
+        push(&t, frame[1]);
         if (frame[0] <= bp || frame[0] - bp > MAX_FRAME)
-            frame[0] = 0; /* last usable frame: keep its return address, stop after */
-        ip = frame[1];
+            break;
         sp = bp;
         bp = frame[0];
-        if (!bp) {
-            if (ip && n < max && seen++ >= skip)
-                ips[n++] = ip;
-            break;
-        }
     }
-    return n;
+    return t.n;
 }
 
 /* get_stackid(ctx, map, flags) */
