@@ -8,7 +8,7 @@ import pytest
 
 from bpftime.errors import LoadError
 from bpftime.hook.plan import HookPlan, Strategy, plan_hook
-from bpftime.hook.relocate import RelocKind, Target, decode
+from bpftime.hook.relocate import RelocKind, Target, decode, relocate
 from bpftime.hook.resolve import resolve_entry
 from native_hooks.build import HERE, targets_library
 
@@ -126,3 +126,21 @@ def test_trampoline_builds_pt_regs_in_kernel_layout(targets):
     layout = ["r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx",
               "rdx", "rsi", "rdi"]
     assert {reg: stores[reg] for reg in layout} == {reg: 8 * i for i, reg in enumerate(layout)}
+
+
+def test_relocation_of_branches_inside_and_outside_the_block():
+    # bnd jmp +0 (to the je); je +0 (hinted, to the call); call rel32 (to the end)
+    insns = decode(bytes.fromhex("f2eb00" "3e7400" "e800000000"), 10)
+    code, relocs = relocate(insns, "t")
+    assert code == bytes.fromhex("e900000000" "0f8400000000" "e800000000")
+    assert [(r.offset, r.target, r.addend, r.pc) for r in relocs] == [
+        (1, Target.TRAMP, 5, 5),     # the je, at its new place in the block
+        (7, Target.TRAMP, 11, 11),   # the call, likewise
+        (12, Target.ENTRY, 21, 16),  # the call's target stays where it was
+    ]
+
+
+@pytest.mark.parametrize("hexcode, what", [("e2fe", "loop"), ("e3fe", "jrcxz"), ("c7f800000000", "xbegin")])
+def test_branches_without_a_rel32_form_are_refused(hexcode, what):
+    with pytest.raises(LoadError, match=f"cannot relocate '{what}"):
+        relocate(decode(bytes.fromhex(hexcode)), "t")

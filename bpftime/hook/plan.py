@@ -128,9 +128,8 @@ def _displace(entry: Entry) -> tuple[Strategy, list[Insn]]:
         raise LoadError(f"{_where(entry)}: the entry does not start with a valid instruction")
     covered = insns[-1].end
     # a call inside the patch would leave return addresses pointing into it
-    calls_inside = any(i.kind in ("call", "indirect") and i.mnemonic.startswith(("call", "bnd call"))
-                       for i in insns[:-1])
-    clean = all(i.kind != "data" for i in insns) and not calls_inside and \
+    calls_inside = any("call" in i.mnemonic.split() for i in insns[:-1])
+    clean = all(i.kind not in ("data", "loop") for i in insns) and not calls_inside and \
         not _covers_target(insns, body)
     if clean and covered >= JMP_SIZE:
         return Strategy.JMP, insns

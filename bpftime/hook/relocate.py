@@ -55,7 +55,8 @@ class Insn:
     op_str: str
     rel_target: int | None   # direct branch/call target
     rip_disp_offset: int     # offset of a RIP-relative disp32 in raw, 0 if none
-    kind: str                # "jmp", "jcc", "call", "ret", "loop", "endbr", "fill", "indirect", ""
+    kind: str                # "jmp", "jcc", "call", "ret", "loop" (unrelocatable branch),
+                             # "endbr", "fill", "indirect", "data" (undecodable), ""
 
     @property
     def end(self) -> int:
@@ -106,19 +107,19 @@ def _classify(capstone, x86, ins) -> tuple[str, int | None]:
     mnem = ins.mnemonic
     if mnem == "endbr64":
         return "endbr", None
-    if mnem in ("nop", "int3") or mnem.startswith("nop") or ins.op_str in ("ax, ax",) and mnem == "xchg":
+    if mnem.startswith("nop") or mnem == "int3" or (mnem == "xchg" and ins.op_str == "ax, ax"):
         return "fill", None
     if capstone.CS_GRP_RET in groups:
         return "ret", None
     imm = next((op.imm for op in ins.operands if op.type == x86.X86_OP_IMM), None)
     if capstone.CS_GRP_BRANCH_RELATIVE in groups and imm is not None:
-        if mnem.startswith(("loop", "jrcxz", "jecxz")):
-            return "loop", imm
         if capstone.CS_GRP_CALL in groups:
             return "call", imm
         if mnem.endswith("jmp"):
             return "jmp", imm
-        return "jcc", imm
+        if mnem.split()[-1].startswith("j") and mnem.split()[-1] not in ("jrcxz", "jecxz", "jcxz"):
+            return "jcc", imm
+        return "loop", imm  # loop*, jrcxz, xbegin: no rel32 form to widen to
     if groups & {capstone.CS_GRP_JUMP, capstone.CS_GRP_CALL}:
         return "indirect", None
     return "", None
@@ -145,7 +146,7 @@ def relocate(insns: list[Insn], where: str) -> tuple[bytes, list[Reloc]]:
         new_offset[ins.address] = len(out)
         if ins.kind == "loop":
             raise LoadError(f"{where}: cannot relocate '{ins.describe()}' at +{ins.address:#x} "
-                            "(rel8-only branch)")
+                            "(a branch with no rel32 form)")
         if ins.kind in ("jmp", "jcc", "call"):
             opcode = {"jmp": b"\xe9", "call": b"\xe8"}.get(ins.kind) or bytes((0x0F, 0x80 | _jcc_condition(ins.raw)))
             out += opcode
