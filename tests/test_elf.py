@@ -395,3 +395,23 @@ def test_global_data_map_names():
     assert internal_map_name("x", ".rodata.str1.1") == ".rodata.str1.1"
     assert internal_map_name("x", ".data.a_very_long_name") == ".data.a_very_lo"
     assert internal_map_name("my-prog", ".data") == "my_prog.data"
+
+
+def test_ringbuf_producer_on_uretprobe(bpf_object):
+    obj = load_object(bpf_object("ringbuf"))
+    [prog] = obj.programs
+    assert (prog.attach.kind, prog.attach.binary, prog.attach.function) == ("uretprobe", "/usr/bin/host", "compute")
+    [events] = obj.maps
+    assert (events.type, events.key_size, events.value_size, events.max_entries) == (MapType.RINGBUF, 0, 0, 4096)
+    helpers = [i.imm for i in prog.insns if i.is_call and i.src == CallKind.HELPER]
+    assert helpers == [131, 14, 16, 132]  # ringbuf_reserve, get_current_pid_tgid, get_current_comm, ringbuf_submit
+
+
+def test_object_without_btf(tmp_path):
+    from conftest import PROGRAMS, build_bpf
+    obj = load_object(build_bpf(PROGRAMS / "legacy.bpf.c", tmp_path, ("-g0",)))
+    assert obj.btf is None
+    assert [m.name for m in obj.maps] == ["packets", "by_len"]
+    for prog in obj.programs:
+        assert not prog.line_info and not prog.func_info
+        assert {r.name for r in prog.relocs} <= {"packets", "by_len"}
