@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
 
 from bpftime.errors import RuntimeFault
 from bpftime.isa import MAX_CALL_FRAMES, STACK_SIZE
@@ -33,10 +34,10 @@ class Region:
     writable: bool
     name: str
     view: memoryview
+    end: int = field(init=False)
 
-    @property
-    def end(self) -> int:
-        return self.base + self.size
+    def __post_init__(self) -> None:
+        self.end = self.base + self.size
 
 
 def view_at(address: int, size: int) -> memoryview:
@@ -59,7 +60,8 @@ class Memory:
         self.input_base = 0
         self.input_len = 0
         self.fixed: list[Region] = []     # regions of every run (global data)
-        self.regions: list[Region] = []   # fixed + the input + those added this run
+        self.regions: list[Region] = []   # fixed + the input + those added this run, by base
+        self._starts: list[int] = []      # their bases, for bisection
         self._bases: set[tuple[int, int]] = set()
 
     # --- set-up ------------------------------------------------------------------
@@ -73,8 +75,9 @@ class Memory:
         """Reset for a new run with `data` as the input; (input address or 0, length)."""
         self.stack_lo = self.stack_top - STACK_SIZE
         ctypes.memset(self.stack_lo, 0, STACK_SIZE)
-        self.regions = list(self.fixed)
-        self._bases = {(r.base, r.size) for r in self.regions}
+        self.regions, self._starts, self._bases = [], [], set()
+        for region in self.fixed:
+            self._insert(region)
         if not data:
             self._input = None
             self.input_base = self.input_len = 0
@@ -82,9 +85,7 @@ class Memory:
         self._input = (ctypes.c_ubyte * len(data)).from_buffer_copy(data)
         base = self.input_base = ctypes.addressof(self._input)
         self.input_len = len(data)
-        self.regions.append(Region(base, len(data), True, "input",
-                                   memoryview(self._input).cast("B")))
-        self._bases.add((base, len(data)))
+        self._insert(Region(base, len(data), True, "input", memoryview(self._input).cast("B")))
         return base, len(data)
 
     def input_bytes(self) -> bytes:
@@ -93,10 +94,14 @@ class Memory:
 
     def add_region(self, base: int, size: int, writable: bool, name: str) -> None:
         """Allow [base, base+size) for the rest of this run (a helper returned it)."""
-        if size <= 0 or (base, size) in self._bases:
-            return
-        self._bases.add((base, size))
-        self.regions.append(Region(base, size, writable, name, view_at(base, size)))
+        if size > 0 and (base, size) not in self._bases:
+            self._insert(Region(base, size, writable, name, view_at(base, size)))
+
+    def _insert(self, region: Region) -> None:
+        i = bisect_right(self._starts, region.base)
+        self._starts.insert(i, region.base)
+        self.regions.insert(i, region)
+        self._bases.add((region.base, region.size))
 
     def region_at(self, base: int, name: str) -> Region | None:
         """The region added under `name` that starts at `base`, if any."""
@@ -107,7 +112,8 @@ class Memory:
 
     def remove_region(self, region: Region) -> None:
         """Forbid a region again (e.g. a ringbuf record once submitted)."""
-        self.regions.remove(region)
+        i = self.regions.index(region)
+        del self.regions[i], self._starts[i]
         self._bases.discard((region.base, region.size))
 
     # --- frames ------------------------------------------------------------------
@@ -121,8 +127,13 @@ class Memory:
 
     # --- access ------------------------------------------------------------------
     def _find(self, addr: int, n: int, write: bool, pc: int) -> tuple[memoryview, int]:
-        for r in self.regions:
-            if r.base <= addr and addr + n <= r.base + r.size:
+        i = bisect_right(self._starts, addr) - 1
+        if i >= 0:  # the region starting last at or before addr (regions rarely nest)
+            r = self.regions[i]
+            if addr + n <= r.end and (r.writable or not write):
+                return r.view, addr - r.base
+        for r in self.regions:  # nested regions, and the reason of a fault
+            if r.base <= addr and addr + n <= r.end:
                 if write and not r.writable:
                     raise RuntimeFault(pc, f"write of {n} bytes to read-only {r.name} at {addr:#x}")
                 return r.view, addr - r.base
