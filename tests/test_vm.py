@@ -313,3 +313,27 @@ def test_random_valid_programs_end_or_fault_cleanly(prog) -> None:
     except RuntimeFault as err:
         assert 0 <= err.pc < len(prog) and "\n" not in str(err)
     assert m.executed <= 2000
+
+
+def test_memory_regions_nested_removed_and_many() -> None:
+    from bpftime.vm.memory import CODECS, Memory
+
+    outer = (ctypes.c_ubyte * 64)()
+    base = ctypes.addressof(outer)
+    mem = Memory()
+    mem.add_fixed(base, 64, False, "outer")
+    mem.start(None)
+    mem.add_region(base + 8, 8, True, "inner")
+    u64 = CODECS[8][0]
+    mem.store(base + 8, 8, u64, 7, 0)                        # the inner region is writable
+    assert mem.load(base + 32, 8, u64, 0) == 0               # past inner: found in outer
+    with pytest.raises(RuntimeFault, match="read-only outer"):
+        mem.store(base + 32, 8, u64, 1, 3)
+    mem.remove_region(mem.region_at(base + 8, "inner"))
+    with pytest.raises(RuntimeFault, match="read-only outer"):
+        mem.store(base + 8, 8, u64, 1, 3)
+    values = [(ctypes.c_ubyte * 16)(i) for i in range(2000)]
+    for v in values:
+        mem.add_region(ctypes.addressof(v), 16, True, "value")
+    assert [mem.load(ctypes.addressof(v), 1, CODECS[1][0], 0) for v in values] == \
+        [i % 256 for i in range(2000)]
