@@ -115,6 +115,21 @@ def test_clocks_and_identity():
     assert results[0] >> 32 == os.getpid() and results[0] & 0xFFFFFFFF != threading.get_native_id()
 
 
+def test_cached_ids_are_right_in_a_forked_child():
+    pid_tgid = helper("get_current_pid_tgid")
+    assert pid_tgid() >> 32 == os.getpid()                 # the parent's ids are cached now
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, struct.pack("<Q", pid_tgid()))
+        os._exit(0)
+    os.waitpid(child, 0)
+    value = struct.unpack("<Q", os.read(read, 8))[0]
+    os.close(read)
+    os.close(write)
+    assert value == (child << 32) | child
+
+
 def test_get_current_comm_is_the_thread_name_padded():
     comm = open(f"/proc/self/task/{threading.get_native_id()}/comm").read().strip().encode()
     out = cbuf(b"\xff" * 16)

@@ -3,12 +3,12 @@
 #include <errno.h>
 #include <sched.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "format.h"
 #include "helpers.h"
+#include "ids.h"
 #include "invocation.h"
 #include "map.h"
 #include "safemem.h"
@@ -32,7 +32,7 @@ HELPER(ktime_get_coarse_ns) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 HELPER(get_current_pid_tgid)
 {
-    return ((uint64_t)(uint32_t)getpid() << 32) | (uint32_t)syscall(SYS_gettid);
+    return ((uint64_t)bpftime_self_pid() << 32) | bpftime_self_tid();
 }
 
 HELPER(get_current_uid_gid) { return ((uint64_t)getgid() << 32) | getuid(); }
@@ -65,7 +65,7 @@ HELPER(get_prandom_u32)
     struct bpftime_invocation *inv = bpftime_invocation_current();
     uint64_t x = inv->prandom_state;
     if (!x)
-        x = (clock_ns(CLOCK_MONOTONIC) ^ ((uint64_t)syscall(SYS_gettid) << 32)) | 1;
+        x = (clock_ns(CLOCK_MONOTONIC) ^ ((uint64_t)bpftime_self_tid() << 32)) | 1;
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;

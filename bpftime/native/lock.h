@@ -10,23 +10,13 @@
 #include <stdint.h>
 
 #include "api.h"
+#include "ids.h"
 
-extern __thread uint32_t bpftime_lock_tid
-    __attribute__((tls_model("initial-exec"), visibility("hidden")));
-
-BPFTIME_HIDDEN uint32_t bpftime_lock_tid_slow(void);
 BPFTIME_HIDDEN void bpftime_lock_wait(uint32_t *word, uint32_t me);
-
-/* This thread's id, cached (the cache is reset in the child of a fork). */
-static inline uint32_t bpftime_lock_self(void)
-{
-    uint32_t tid = bpftime_lock_tid;
-    return tid ? tid : bpftime_lock_tid_slow();
-}
 
 static inline void bpftime_lock(uint32_t *word)
 {
-    uint32_t me = bpftime_lock_self(), free = 0;
+    uint32_t me = bpftime_self_tid(), free = 0;
     if (!__atomic_compare_exchange_n(word, &free, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         bpftime_lock_wait(word, me);
 }

@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ids.h"
 #include "safemem.h"
 
 #define PAGE 4096u
@@ -13,7 +14,7 @@ static int64_t transfer(void *local, const void *remote, size_t n, int write)
 {
     struct iovec l = {local, n};
     struct iovec r = {(void *)remote, n};
-    long got = syscall(write ? SYS_process_vm_writev : SYS_process_vm_readv, (long)getpid(), &l, 1L,
+    long got = syscall(write ? SYS_process_vm_writev : SYS_process_vm_readv, (long)bpftime_self_pid(), &l, 1L,
                        &r, 1L, 0L);
     return got == (long)n ? 0 : -EFAULT;
 }
