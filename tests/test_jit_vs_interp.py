@@ -94,6 +94,25 @@ def branch(draw) -> list[Insn]:
 
 
 @st.composite
+def idiom(draw) -> list[Insn]:
+    """Sequences clang emits that the JIT fuses: zero-extension by shifts, address
+    arithmetic, and a conditional jump over an unconditional one."""
+    d, s = draw(regs()), draw(regs())
+    kind = draw(st.sampled_from(["zext", "zext_self", "lea", "jump_over"]))
+    if kind == "zext":
+        return [Insn(Cls.ALU64 | Alu.MOV | Src.X, d, s), Insn(Cls.ALU64 | Alu.LSH, d, imm=32),
+                Insn(Cls.ALU64 | Alu.RSH, d, imm=32)]
+    if kind == "zext_self":
+        return [Insn(Cls.ALU64 | Alu.LSH, d, imm=32), Insn(Cls.ALU64 | Alu.RSH, d, imm=32)]
+    if kind == "lea":
+        return [Insn(Cls.ALU64 | Alu.MOV | Src.X, d, s), Insn(Cls.ALU64 | Alu.ADD, d, imm=draw(imms))]
+    cond, *body = draw(branch())
+    skipped = draw(st.lists(simple, min_size=0, max_size=3))
+    return [Insn(cond.opcode, cond.dst, cond.src, 1, cond.imm),
+            Insn(Cls.JMP | Jmp.JA, off=len(skipped) + len(body))] + body + skipped
+
+
+@st.composite
 def loop(draw) -> list[Insn]:
     """r9 counts down from 1..5; the body never writes r9."""
     body = draw(st.lists(st.one_of(alu(), memory()).filter(lambda i: _writes_r9(i) is False),
@@ -123,7 +142,8 @@ def flat(insns: list[Insn]) -> list[Insn]:
 def programs(draw) -> list[Insn]:
     init = [lddw(r, draw(values)) for r in range(10)]
     init += [Insn(Cls.ST | Mode.MEM | Size.DW, FP, 0, -8 * k, draw(imms)) for k in range(1, SLOTS + 1)]
-    segments = draw(st.lists(st.one_of(simple.map(lambda i: [i]), branch(), loop(), st.just(["call"])),
+    segments = draw(st.lists(st.one_of(simple.map(lambda i: [i]), branch(), loop(), idiom(),
+                                       st.just(["call"])),
                              min_size=1, max_size=25))
     sub = draw(st.lists(alu(top=5), min_size=1, max_size=8))
     main: list[Insn | str] = flat(init)

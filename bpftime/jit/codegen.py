@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bpftime.isa import (
-    FP, OPCODE_CALLX, STACK_SIZE, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo,
-    s32, validate_program,
+    FP, OPCODE_CALLX, STACK_SIZE, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo, Src,
+    validate_program,
 )
 from bpftime.jit import x86
 from bpftime.jit.errors import CompileError
@@ -68,6 +68,7 @@ class Analysis:
     starts: list[bool]            # instruction begins a slot (not the 2nd half of lddw)
     constants: dict[int, int]     # callx pc -> the helper id its register holds
     tail_calls: bool
+    jump_targets: set[int]        # instructions some jump goes to
 
 
 def compile_program(insns: list[Insn], helper_available: Callable[[int], bool] | None = None,
@@ -170,7 +171,8 @@ def analyse(insns: list[Insn]) -> Analysis:
             fn.frame_size = STACK_SIZE + extra + ((misalign + STACK_SIZE + extra) % 16)
         elif fn.calls:
             fn.frame_size = misalign
-    return Analysis(functions, owner, starts, _callx_constants(insns, starts, jump_targets), tail_calls)
+    return Analysis(functions, owner, starts, _callx_constants(insns, starts, jump_targets), tail_calls,
+                    jump_targets)
 
 
 def _callx_constants(insns: list[Insn], starts: list[bool], targets: set[int]) -> dict[int, int]:
@@ -246,10 +248,45 @@ class _Codegen:
         for fi, fn in enumerate(self.a.functions):
             self.fn = fn
             self.prologue(fi == 0)
-            for pc in range(fn.start, fn.end):
-                if self.a.starts[pc]:
-                    self.label(("i", pc))
-                    self.emit(pc, self.insns[pc])
+            pc = fn.start
+            while pc < fn.end:
+                self.label(("i", pc))
+                pc += self.fused(pc) or self.emit(pc, self.insns[pc]) or self.insns[pc].slots
+
+    # -- peephole: patterns of clang output emitted as fewer x86 instructions --
+    def _plain(self, pc: int, opcode: int, dst: int | None = None, imm: int | None = None) -> Insn | None:
+        """insns[pc] if it has `opcode` (and `dst`, `imm`) and no jump lands on it."""
+        if pc >= self.fn.end or pc in self.a.jump_targets:
+            return None
+        insn = self.insns[pc]
+        if insn.opcode != opcode or (dst is not None and insn.dst != dst) or (imm is not None and insn.imm != imm):
+            return None
+        return insn
+
+    def fused(self, pc: int) -> int:
+        """Emit a pattern starting at pc; the slots it consumed, or 0."""
+        insn, e = self.insns[pc], self.e
+        mov64 = Cls.ALU64 | Alu.MOV | Src.X
+        lsh32, rsh32 = Cls.ALU64 | Alu.LSH, Cls.ALU64 | Alu.RSH
+        if insn.opcode == mov64 and not insn.off and insn.dst != FP:
+            d = insn.dst
+            if self._plain(pc + 1, lsh32, d, 32) and self._plain(pc + 2, rsh32, d, 32):
+                e.mov_rr(REG[d], REG[insn.src], False)        # zero-extension: mov r32, r32
+                return 3
+            add = self._plain(pc + 1, Cls.ALU64 | Alu.ADD, d)
+            if add is not None:
+                e.lea(REG[d], Mem(REG[insn.src], add.imm))     # address arithmetic: lea
+                return 2
+        if insn.opcode == lsh32 and insn.imm == 32 and self._plain(pc + 1, rsh32, insn.dst, 32):
+            e.mov_rr(REG[insn.dst], REG[insn.dst], False)
+            return 2
+        if insn.is_jmp and insn.op in CONDS and insn.off == 1:
+            ja = self._plain(pc + 1, Cls.JMP | Jmp.JA)
+            if ja is not None:                                 # if c goto +1; goto X  =>  if !c goto X
+                self.compare(insn)
+                self.branch(pc, pc + 2 + ja.off, CONDS[Jmp(insn.op)] ^ 1)
+                return 2
+        return 0
 
     def prologue(self, entry: bool) -> None:
         e, fn = self.e, self.fn
@@ -516,7 +553,12 @@ class _Codegen:
             if target != pc + 1:
                 self.branch(pc, target, None)
             return
-        d = REG[insn.dst]
+        self.compare(insn)
+        self.branch(pc, target, CONDS[Jmp(op)])
+
+    def compare(self, insn: Insn) -> None:
+        """The flags a conditional jump tests."""
+        e, op, w, d = self.e, insn.op, insn.cls == Cls.JMP, REG[insn.dst]
         if insn.uses_reg:
             e.alu_rr(x86.OP_TEST if op == Jmp.JSET else x86.OP_CMP, d, REG[insn.src], w)
         elif op == Jmp.JSET:
@@ -525,7 +567,6 @@ class _Codegen:
             e.alu_rr(x86.OP_TEST, d, d, w)
         else:
             e.alu_ri(x86.EXT_CMP, d, insn.imm, w)
-        self.branch(pc, target, CONDS[Jmp(op)])
 
     def branch(self, pc: int, target: int, cc: int | None) -> None:
         self.e.jump(("i", target), cc, short=pc in self.short)
