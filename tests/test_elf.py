@@ -178,6 +178,9 @@ def test_map_in_map_and_struct_keys(bpf_object):
     assert outer.type == MapType.ARRAY_OF_MAPS and outer.value_size == 4 and outer.max_entries == 4
     assert outer.inner is not None and (outer.inner.type, outer.inner.max_entries) == (MapType.ARRAY, 8)
     assert outer.inner_init == {0: "inner_a", 2: "inner_b"}
+    jumps = obj.map("jumps")
+    assert (jumps.type, jumps.value_size, jumps.inner, jumps.inner_init) == \
+        (MapType.PROG_ARRAY, 4, None, {1: "tail_target"})
     flows = obj.map("flows")
     assert (flows.flags, flows.key_size, flows.value_size) == (1, 8, 32)
     assert obj.btf.name_of(flows.key_type_id) == "struct key"

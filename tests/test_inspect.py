@@ -39,7 +39,7 @@ def test_map_types_by_kernel_names(bpf_object, capsys):
         assert code == 0
         types.update({m["name"]: m["type"] for m in json.loads(out)["maps"]})
     assert types == {"events": "ringbuf", "stats": "percpu_array", "last_path": "lru_hash",
-                     "inner_a": "array", "inner_b": "array", "outer": "array_of_maps",
+                     "inner_a": "array", "inner_b": "array", "outer": "array_of_maps", "jumps": "prog_array",
                      "flows": "hash", "packets": "array", "by_len": "hash"}
 
 

@@ -133,8 +133,9 @@ def _btf_map_def(image: ElfImage, btf: Btf, name: str, type_id: int, where: str,
             ptr = btf.resolve(arr.elem_type) if arr.kind == Kind.ARRAY else arr
             if arr.kind != Kind.ARRAY or ptr.kind != Kind.PTR:
                 raise image.error(where, "'values' must be declared with __array()")
-            inner = _btf_map_def(image, btf, f"{name}.inner", ptr.type, f"{where}: values", depth + 1)
-            inner.section = ""
+            if btf.resolve(ptr.type).kind != Kind.FUNC_PROTO:  # programs of a prog array have no def
+                inner = _btf_map_def(image, btf, f"{name}.inner", ptr.type, f"{where}: values", depth + 1)
+                inner.section = ""
             vals.setdefault("value_size", 4)
         else:
             raise image.error(where, f"unknown map attribute '{mem.name}'")
@@ -162,15 +163,20 @@ def _map_type(image: ElfImage, where: str, name: str, number: int) -> MapType:
 
 
 def _inner_map_slots(image: ElfImage, sec: Section, btf: Btf, datasec, table: MapTable) -> None:
-    """`.values = { [i] = &inner }` of map-in-map definitions: ABS64 relocations in .maps."""
+    """`.values = { [i] = &inner }` of map-in-map and prog-array definitions: ABS64
+    relocations in .maps."""
     for r in image.relocs.get(sec.index, []):
         sym = image.symbols[r.symbol]
         where = f"section {image.rel_names[sec.index]}: relocation at {r.offset:#x}"
         if r.type != R_BPF_64_ABS64:
             raise image.error(where, f"unexpected relocation type {r.type} in .maps")
         target = table.by_symbol.get((sym.shndx, sym.value))
-        if target is None:
-            raise image.error(where, f"symbol '{sym.name}' is not a map")
+        if target is not None:
+            slot_value = table.maps[target].name
+        elif sym.type == "STT_FUNC":
+            slot_value = sym.name  # a program, in a prog array
+        else:
+            raise image.error(where, f"symbol '{sym.name}' is neither a map nor a program")
         for info in datasec.secinfos:
             if info.offset <= r.offset < info.offset + info.size:
                 outer = table.maps[table.by_symbol[(sec.index, info.offset)]]
@@ -178,7 +184,7 @@ def _inner_map_slots(image: ElfImage, sec: Section, btf: Btf, datasec, table: Ma
                 start = info.offset + (values[0].bit_offset // 8 if values else info.size)
                 if r.offset < start or (r.offset - start) % 8:
                     raise image.error(where, f"does not initialise a slot of map '{outer.name}'")
-                outer.inner_init[(r.offset - start) // 8] = table.maps[target].name
+                outer.inner_init[(r.offset - start) // 8] = slot_value
                 break
         else:
             raise image.error(where, "lies outside every map definition")

@@ -56,7 +56,7 @@ class MapDef:
     pinning: int = 0
     numa_node: int = 0
     map_extra: int = 0
-    inner_init: dict[int, str] = field(default_factory=dict)  # map-in-map: slot -> map name
+    inner_init: dict[int, str] = field(default_factory=dict)  # slot -> map (map-in-map) or program (prog array)
     data_relocs: dict[int, str] = field(default_factory=dict)  # global data: offset -> symbol
 
     @property

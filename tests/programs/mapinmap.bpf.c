@@ -1,5 +1,5 @@
 // BTF-defined maps in full: map-in-map with inner map definitions and initial slots,
-// flags, struct keys and values.
+// a prog array with an initial program, flags, struct keys and values.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -40,6 +40,21 @@ struct {
 } flows SEC(".maps");
 
 SEC("uprobe")
+int tail_target(void *ctx)
+{
+	return 1;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, u32);
+	__array(values, int (void *));
+} jumps SEC(".maps") = {
+	.values = { [1] = (void *)&tail_target },
+};
+
+SEC("uprobe")
 int lookup_nested(void *ctx)
 {
 	u32 slot = 2, idx = 0;
@@ -50,8 +65,10 @@ int lookup_nested(void *ctx)
 
 	if (v)
 		v->bytes += 1;
-	if (!in)
+	if (!in) {
+		bpf_tail_call(ctx, &jumps, 1);
 		return 0;
+	}
 	n = bpf_map_lookup_elem(in, &idx);
 	return n ? *n : 0;
 }
