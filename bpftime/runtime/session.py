@@ -43,6 +43,13 @@ class SessionObject:
     size: int
 
 
+def _type_name(map_type: int) -> str:
+    try:
+        return str(MapType(map_type))
+    except ValueError:
+        return f"type#{int(map_type)}"
+
+
 def _shm_name(name: str) -> str:
     return name if name.startswith("/") else "/" + name
 
@@ -164,8 +171,7 @@ class Session:
         and the reason if the runtime cannot create it."""
         self.check_open()
         lib = native_library()
-        type_name = str(MapType(type)) if type in MapType._value2member_map_ else f"type#{int(type)}"
-        where = f"map {name} ({type_name})"
+        where = f"map {name} ({_type_name(type)})"
         fields = (key_size, value_size, max_entries, flags)
         if any(not 0 <= v < 1 << 32 for v in fields) or not name or len(name.encode()) >= NAME_LEN:
             raise LoadError(f"{where}: invalid name, size, max_entries or flags")
