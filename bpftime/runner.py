@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bpftime.errors import DecodeError, LoadError
+from bpftime.errors import DecodeError, LoadError, RuntimeFault
 from bpftime.isa import OPCODE_CALL, CallKind, Insn, validate_program
 
 if TYPE_CHECKING:
@@ -223,8 +223,12 @@ def execute(runnable: Runnable, engine: str = "interp", repeat: int = 1,
         executed = None
     else:
         start = time.perf_counter_ns()
-        for _ in range(repeat):
-            result, executed = run(runnable.mem)
+        try:
+            for _ in range(repeat):
+                result, executed = run(runnable.mem)
+        except RuntimeFault as err:
+            err.message = f"{runnable.source}: {err.message}"
+            raise
         ns_per_run = (time.perf_counter_ns() - start) / repeat
     maps = None
     if dump_maps:  # an engine without dump_maps runs no program with maps

@@ -89,3 +89,12 @@ def test_run_does_not_import_heavy_modules() -> None:
     imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
                 if line.startswith("import time:")}
     assert not imported & {"frida", "lief", "capstone", "keystone", "elftools", "yaml"}
+
+
+def test_runtime_fault_is_one_line_naming_file_and_instruction(capsys, tmp_path: Path) -> None:
+    prog = tmp_path / "j.asm"
+    prog.write_text("mov %r0, 0\ncall bpf_jiffies64\nexit\n")  # verified, but the runtime lacks it
+    code, out, err = run_cli(capsys, prog)
+    assert code == 1 and out == ""
+    assert err == f"bpftime: error: {prog}: instruction 1: helper bpf_jiffies64 (id 118) " \
+                  "is not available\n"
