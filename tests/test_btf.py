@@ -3,9 +3,11 @@ clean errors on bad BTF."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -261,3 +263,24 @@ def test_enum64_signed_and_unsigned():
     assert decode_value(btf, signed, struct.pack("<q", -5)) == "NEG"
     assert decode_value(btf, signed, struct.pack("<q", 3)) == 3
     assert decode_value(btf, unsigned, struct.pack("<Q", 1 << 63)) == "TOP"
+
+
+def test_kernel_btf_agrees_with_bpftool():
+    """The running kernel's BTF: 100k+ types of every kind, including ENUM64."""
+    vmlinux = Path("/sys/kernel/btf/vmlinux")
+    if not vmlinux.exists():
+        pytest.skip("the kernel exposes no BTF at /sys/kernel/btf/vmlinux")
+    tool = shutil.which("bpftool")
+    if tool is None:
+        pytest.skip("bpftool is not installed (make setup installs it)")
+    text = subprocess.run([tool, "btf", "dump", "file", str(vmlinux)], capture_output=True, text=True,
+                          check=True).stdout
+    btf = parse_btf(vmlinux.read_bytes(), str(vmlinux))
+    headers = re.findall(r"^\[(\d+)\] (\w+) '([^']*)'", text, re.M)
+    assert len(btf) - 1 == len(headers)
+    for tid, kind, name in headers:
+        t = btf.type(int(tid))
+        assert (t.kind.name, t.name or "(anon)") == (kind, name)
+    for tid, body in re.findall(r"^\[(\d+)\] ENUM64 [^\n]*\n((?:\t[^\n]*\n)*)", text, re.M):
+        theirs = [(n, int(v)) for n, v in re.findall(r"'(\w+)' val=(-?\d+)", body)]
+        assert [(v.name, v.value) for v in btf.type(int(tid)).values] == theirs

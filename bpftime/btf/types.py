@@ -82,7 +82,7 @@ class SecInfo:
     size: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BtfType:
     """One BTF type. `size` is meaningful for INT, STRUCT, UNION, ENUM, ENUM64, FLOAT
     and DATASEC; `type` is the referenced type of PTR, TYPEDEF, the qualifiers, FUNC
