@@ -94,6 +94,8 @@ class ProgramImage:
         if len(data) != need:
             raise LoadError(f"program image: {len(data)} bytes, header says {need}")
         subs = list(struct.unpack_from(f"<{n_sub}I", data, pos))
+        if not code_len or any(off >= code_len for off in [entry, *subs]):
+            raise LoadError(f"program image: entry or subprogram offset outside its {code_len} bytes of code")
         pos += 4 * n_sub
         slots = []
         for _ in range(n_slots):

@@ -1,0 +1,189 @@
+"""Program images (link tables, serialisation), load-time refusals, tail calls through
+a prog_array of the native runtime, and the XDP context rewrite."""
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+
+from bpftime.asm import assemble
+from bpftime.errors import BpftimeError, LoadError
+from bpftime.jit.codegen import compile_program
+from bpftime.jit.errors import CompileError, LinkError
+from bpftime.jit.image import MAX_TAIL_CALLS, ProgramImage, Slot, SlotKind
+from bpftime.jit.loader import LoadedImage, Resolver, slot_values
+from bpftime.jit.xdp import XdpContext, rewrite_xdp_context
+from bpftime.kernel_abi import MapType, helper_id
+from jit_support import require_native_images
+
+LINKED = """
+lddw %r1, map_idx(2)
+lddw %r2, map_idx_value(0, 16)
+lddw %r3, btf_id(1)
+call bpf_ktime_get_ns
+call kfunc 4
+lddw %r4, map_idx(2)
+exit
+"""
+
+
+def test_slots_say_what_fills_them_and_are_shared() -> None:
+    image = compile_program(assemble(LINKED))
+    assert image.slots == [Slot(SlotKind.MAP, 2), Slot(SlotKind.MAP_VALUE, 0, 16),
+                           Slot(SlotKind.EXTERN_VAR, 1), Slot(SlotKind.HELPER, helper_id("ktime_get_ns")),
+                           Slot(SlotKind.EXTERN_FUNC, 4)]
+    assert image.first_use == [0, 2, 4, 6, 7]
+    assert image.slots_offset % 8 == 0 and image.slots_offset >= len(image.code)
+    assert image.size == image.slots_offset + 8 * len(image.slots)
+
+
+def test_image_serialisation_round_trips() -> None:
+    image = compile_program(assemble("mov %r1, 1\ncall local f\nexit\nf:\nmov %r0, %r1\nexit"))
+    image.slots.append(Slot(SlotKind.HELPER, 1))
+    again = ProgramImage.from_bytes(image.to_bytes())
+    assert (again.code, again.slots, again.entry_offset, again.subprog_offsets) == \
+        (image.code, image.slots, image.entry_offset, image.subprog_offsets)
+    assert len(image.subprog_offsets) == 1 and 0 < image.subprog_offsets[0] < len(image.code)
+
+
+@pytest.mark.parametrize("data,match", [
+    (b"junk", "bad magic"),
+    (b"BPFTIMG1" + bytes(16), "outside its 0 bytes of code"),
+    (ProgramImage(b"\xc3", [], entry_offset=1).to_bytes(), "outside its 1 bytes"),
+    (ProgramImage(b"\xc3", [Slot(SlotKind.MAP, 0)]).to_bytes()[:-1], "header says"),
+])
+def test_bad_image_bytes_are_refused(data: bytes, match: str) -> None:
+    with pytest.raises(LoadError, match=match):
+        ProgramImage.from_bytes(data)
+
+
+@pytest.mark.parametrize("text,index,reason", [
+    ("mov %r0, 0\nldabsw 12\nexit", 1, "legacy packet access"),
+    ("mov %r10, 0\nexit", 0, "r10 (the frame pointer) is read-only"),
+    ("mov %r0, 0\njeq %r0, 0, -2", 1, "falls off the end of the program"),
+    ("mov %r2, %r1\ncall %r2\nexit", 1, "callx: r2 does not hold a known helper id"),
+    ("call local f\nexit\nf:\nja +1\nmov %r0, 1\nexit", 3, None),
+    ("mov %r0, 0\ncall local f\nexit\nf:\nja -4", 3, "jump to 0 leaves the function starting at 3"),
+    ("lddw %r1, map_fd(3)\nexit", 0, "raw map fd"),
+])
+def test_what_cannot_be_compiled_is_refused_with_its_index(text, index, reason) -> None:
+    insns = assemble(text)
+    if reason is None:  # a valid program: compiles
+        compile_program(insns)
+        return
+    with pytest.raises(CompileError) as info:
+        compile_program(insns)
+    assert info.value.index == index and reason in info.value.reason
+    assert str(info.value).startswith(f"instruction {index}: ") and "\n" not in str(info.value)
+
+
+def test_helper_the_runtime_lacks_is_refused_at_compile_time() -> None:
+    insns = assemble("mov %r1, 1\ncall 7\ncall 999\nexit")
+    with pytest.raises(CompileError, match=r"instruction 2: helper#999 \(id 999\) is not provided"):
+        compile_program(insns, helper_available=lambda i: i == 7)
+
+
+def test_unfillable_slot_is_a_link_error_naming_the_instruction() -> None:
+    image = compile_program(assemble(LINKED))
+    with pytest.raises(LinkError, match=r"instruction 0: map 2 is not available"):
+        slot_values(image, Resolver(helper=lambda i: 0x1000, maps=[1, 2]))
+    values = slot_values(image, Resolver(helper=lambda i: 0x1000, maps=[0, 0, 0x2000],
+                                         map_values=[0x3000], externs=[0, 0x4000, 0, 0, 0x5000]))
+    assert values == [0x2000, 0x3010, 0x4000, 0x1000, 0x5000]
+
+
+# --- running ---------------------------------------------------------------------------
+@pytest.fixture()
+def native():
+    require_native_images()
+    from bpftime.runtime import Session, helper_address
+    with Session.create(size=1 << 20) as session:
+        yield session, helper_address
+
+
+def load(text: str, native, maps=()) -> LoadedImage:
+    _, helper_address = native
+    image = compile_program(assemble(text))
+    return LoadedImage(image, slot_values(image, Resolver(helper=helper_address, maps=list(maps))))
+
+
+def test_tail_calls_enter_the_target_and_fall_through_when_empty(native) -> None:
+    session, _ = native
+    progs = session.create_map("progs", MapType.PROG_ARRAY, 4, 8, 3)
+    target = load("ldxdw %r0, [%r1]\nadd %r0, 40\nexit", native)
+    caller = load("""
+        ldxdw %r3, [%r1+8]
+        lddw %r2, map_idx(0)
+        call bpf_tail_call
+        mov %r0, 7
+        exit""", native, [progs.handle])
+    progs.update((0).to_bytes(4, "little"), target.entry.to_bytes(8, "little"))
+    with target, caller:
+        for index, expected in [(0, 2 + 40), (1, 7), (5, 7)]:  # filled, empty, out of range
+            buf = (ctypes.c_uint64 * 2)(2, index)
+            assert caller(ctypes.addressof(buf), 16) == expected
+
+
+def test_tail_calls_stop_after_the_kernels_limit(native) -> None:
+    """A program tail-calling itself runs 1 + 33 times, then falls through."""
+    session, _ = native
+    progs = session.create_map("self", MapType.PROG_ARRAY, 4, 8, 1)
+    prog = load("""
+        mov %r6, %r1
+        ldxdw %r0, [%r1]
+        add %r0, 1
+        stxdw [%r1], %r0
+        lddw %r2, map_idx(0)
+        mov %r3, 0
+        call local tail
+        ldxdw %r0, [%r6]
+        exit
+    tail:
+        call bpf_tail_call
+        mov %r0, 0
+        exit""", native, [progs.handle])
+    progs.update(bytes(4), prog.entry.to_bytes(8, "little"))
+    with prog:
+        for _ in range(2):  # the count is per invocation
+            counter = ctypes.c_uint64(0)
+            assert prog(ctypes.addressof(counter), 8) == 1 + MAX_TAIL_CALLS
+
+
+def test_xdp_context_loads_become_pointer_loads(native) -> None:
+    insns = rewrite_xdp_context(assemble("""
+        mov %r6, %r1
+        stxdw [%r10-8], %r6
+        ldxdw %r7, [%r10-8]
+        ldxw %r2, [%r7+0]
+        ldxw %r3, [%r6+4]
+        ldxw %r4, [%r1+12]
+        mov %r0, %r3
+        sub %r0, %r2
+        ldxb %r5, [%r2+1]
+        lsh %r5, 16
+        add %r0, %r5
+        add %r0, %r4
+        exit"""))
+    packet = (ctypes.c_ubyte * 5)(9, 8, 7, 6, 5)
+    start = ctypes.addressof(packet)
+    ctx = XdpContext(data=start, data_end=start + 5, data_meta=start, ingress_ifindex=0x1000)
+    with LoadedImage(compile_program(insns), []) as prog:
+        assert prog(ctypes.addressof(ctx), 0) == 5 + (8 << 16) + 0x1000
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("stw [%r1+0], 1\nexit", "read-only"),
+    ("add %r1, 4\nldxw %r0, [%r1+0]\nexit", "modified context pointer"),
+    ("jeq %r2, 0, +1\nmov %r1, %r10\nldxw %r0, [%r1-4]\nexit", "on some paths only"),
+    ("ldxdw %r0, [%r1+0]\nexit", "offset 0, size 8"),
+    ("ldxw %r0, [%r1+24]\nexit", "offset 24"),
+])
+def test_xdp_context_misuse_is_refused(text: str, reason: str) -> None:
+    with pytest.raises(CompileError, match=reason):
+        rewrite_xdp_context(assemble(text))
+
+
+def test_image_maps_fail_cleanly_without_code() -> None:
+    require_native_images()
+    with pytest.raises(BpftimeError, match="cannot map"):
+        LoadedImage(ProgramImage(b"", []), [])
