@@ -17,7 +17,7 @@ import pytest
 
 from bpftime.errors import BpftimeError, LoadError
 from bpftime.kernel_abi import MapType
-from bpftime.runtime import ObjectKind, Session, clean_stale, library_path, map_image, session_names
+from bpftime.runtime import ObjectKind, RingBufferReader, Session, clean_stale, library_path, map_image, session_names
 from bpftime.runtime.maps import MapHeader
 
 NATIVE_TESTS = Path(__file__).parent / "native"
@@ -130,34 +130,44 @@ def test_image_is_mapped_executable_with_its_link_table_filled():
         map_image(code, 20, [1])                    # slot beyond the code
 
 
-def build_stress(tmp_path: Path) -> Path:
+def build_stress(tmp_path: Path, name: str) -> Path:
+    """Compiles tests/native/NAME.c against the native library."""
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is not installed")
-    exe = tmp_path / "hash_stress"
+    exe = tmp_path / name
     lib = Path(library_path())
-    subprocess.run([gcc, "-O2", "-o", str(exe), str(NATIVE_TESTS / "hash_stress.c"), str(lib),
+    subprocess.run([gcc, "-O2", "-o", str(exe), str(NATIVE_TESTS / f"{name}.c"), str(lib),
                     f"-Wl,-rpath,{lib.parent}", "-lpthread"], check=True, capture_output=True)
     return exe
 
 
+def run_all(procs: list[subprocess.Popen], while_running=lambda: None) -> list[str]:
+    """Waits for every process (killing them all on failure): their outputs."""
+    outputs = []
+    try:
+        while any(p.poll() is None for p in procs):
+            while_running()
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err + out
+            outputs.append(out)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return outputs
+
+
 def test_two_processes_of_two_threads_lose_no_update(tmp_path):
-    exe = build_stress(tmp_path)
+    exe = build_stress(tmp_path, "hash_stress")
     iterations, counters = 100000, 16
     with Session.create(size=4 << 20) as s:
         m = s.create_map("counters", MapType.HASH, 4, 8, 64)
-        procs = [subprocess.Popen([str(exe), s.name, "counters", str(iterations), str(counters), str(tag)],
+        run_all([subprocess.Popen([str(exe), s.name, "counters", str(iterations), str(counters), str(tag)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for tag in range(2)]
-        try:
-            for p in procs:
-                out, err = p.communicate(timeout=60)
-                assert p.returncode == 0, err + out
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
+                 for tag in range(2)])
         values = {struct.unpack("<I", k)[0]: struct.unpack("<Q", v)[0] for k, v in m.items()}
         assert sorted(values) == list(range(counters))   # every churned key was deleted
         assert sum(values.values()) == 2 * 2 * iterations
@@ -187,3 +197,23 @@ def test_a_lock_left_by_a_dead_thread_is_taken_over_and_a_live_one_is_respected(
             alive.kill()
             alive.wait()
         assert q.pop() == b"efgh"
+
+
+def test_ring_buffer_with_producers_in_two_processes_of_two_threads(tmp_path):
+    exe = build_stress(tmp_path, "ring_stress")
+    count = 20000
+    with Session.create(size=4 << 20) as s:
+        reader = RingBufferReader(s.create_map("events", MapType.RINGBUF, 0, 0, 1 << 16))
+        received: list[bytes] = []
+        outputs = run_all([subprocess.Popen([str(exe), s.name, "events", str(count), str(tag)],
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           for tag in range(2)], lambda: received.extend(reader.poll()))
+        received.extend(reader.poll())
+        last = {}
+        for rec in received:
+            producer, seq = struct.unpack_from("<II", rec)
+            assert rec[8:] == bytes([seq & 0xFF]) * (seq % 40) and seq % 9 != 0
+            assert seq > last.get(producer, -1)          # each producer's records in order
+            last[producer] = seq
+        assert len(received) + reader.dropped == sum(int(out) for out in outputs)
+        assert len(received) > 0
