@@ -237,6 +237,15 @@ def test_second_install_at_a_patched_entry_is_refused(t):
         t.hook("add_global")
 
 
+def test_an_address_outside_executable_memory_is_refused(t):
+    plan = plan_hook(t.entry("add_leaf"))
+    data = ctypes.create_string_buffer(plan.original, 64)  # right bytes, but not code
+    with pytest.raises(HookError, match=r"not in readable executable memory"):
+        t.hooks.install(plan, ctypes.addressof(data))
+    with pytest.raises(HookError, match=r"not in readable executable memory"):
+        t.hooks.install(plan, 8)
+
+
 def test_removing_twice_is_an_error_and_reinstalling_reuses_the_trampoline(t):
     hook_id, _ = t.hook("add_leaf")
     first = ctypes.addressof(t.hooks.descriptor(hook_id))

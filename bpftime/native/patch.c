@@ -431,6 +431,14 @@ static int install_locked(struct bpftime_hooks *set, const struct plan *p, uint8
         fail(err, err_len, "entry %p: the session already has %d hooks", (void *)entry, MAX_HOOKS);
         return -1;
     }
+    int prot_first = page_protection((uint64_t)entry);
+    int prot_last = page_protection((uint64_t)entry + h->patch_len - 1);
+    if (prot_first < 0 || prot_last < 0 || !(prot_first & prot_last & PROT_EXEC) ||
+        !(prot_first & prot_last & PROT_READ)) {
+        fail(err, err_len, "entry %p: not in readable executable memory of this process",
+             (void *)entry);
+        return -1;
+    }
     if (memcmp(entry, p->original, h->patch_len) != 0) {
         char live[2 * MAX_PATCH + 1], want[2 * MAX_PATCH + 1];
         hex(live, sizeof(live), entry, h->patch_len);
@@ -468,13 +476,15 @@ static int install_locked(struct bpftime_hooks *set, const struct plan *p, uint8
         retired = r;
         return -1;
     }
-    if (write_text(entry, slot->written, h->patch_len, 1, err, err_len) != 0) {
+    int rc = write_text(entry, slot->written, h->patch_len, 1, err, err_len);
+    if (memcmp(entry, slot->written, h->patch_len) != 0) { /* not patched */
         r->next = retired;
         retired = r;
         return -1;
     }
-    slot->region = r;
-    return id;
+    slot->region = r; /* patched (even if its page protection could not be restored):
+                         removable, and removed by bpftime_hooks_free */
+    return rc == 0 ? id : -1;
 }
 
 BPFTIME_API int bpftime_hook_install(struct bpftime_hooks *set, const void *plan, size_t plan_len,
@@ -539,14 +549,16 @@ BPFTIME_API int bpftime_hook_remove(struct bpftime_hooks *set, int id, char *err
     } else if (memcmp(h->entry, h->written, h->patch_len) != 0) {
         fail(err, err_len, "entry %p: its bytes changed since it was patched; left alone",
              (void *)h->entry);
-    } else if (write_text(h->entry, h->original, h->patch_len, 0, err, err_len) == 0) {
-        struct bpftime_hook *hook = (struct bpftime_hook *)h->region->base;
-        __atomic_store_n(&hook->n_entry, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&hook->n_return, 0, __ATOMIC_RELEASE);
-        h->region->next = retired;
-        retired = h->region;
-        memset(h, 0, sizeof(*h));
-        rc = 0;
+    } else {
+        rc = write_text(h->entry, h->original, h->patch_len, 0, err, err_len);
+        if (memcmp(h->entry, h->original, h->patch_len) == 0) { /* restored */
+            struct bpftime_hook *hook = (struct bpftime_hook *)h->region->base;
+            __atomic_store_n(&hook->n_entry, 0, __ATOMIC_RELEASE);
+            __atomic_store_n(&hook->n_return, 0, __ATOMIC_RELEASE);
+            h->region->next = retired;
+            retired = h->region;
+            memset(h, 0, sizeof(*h));
+        }
     }
     pthread_mutex_unlock(&patch_lock);
     return rc;
