@@ -95,6 +95,7 @@ _PROTOS = [
     HelperProto("ringbuf_discard", (A.RINGBUF_RECORD, A.ANYTHING), Ret.VOID),
     HelperProto("ringbuf_query", (A.CONST_MAP_PTR, A.ANYTHING)),
     HelperProto("loop", (A.ANYTHING, A.FUNC, A.PTR_OR_NULL, A.ANYTHING)),
+    HelperProto("tail_call", (A.CTX, A.CONST_MAP_PTR, A.ANYTHING)),
 ]
 PROTOS: dict[int, HelperProto] = {p.id: p for p in _PROTOS}
 
@@ -111,6 +112,6 @@ TRACING_HELPERS: frozenset[int] = frozenset(
         "get_smp_processor_id", "get_current_pid_tgid", "get_current_uid_gid",
         "get_current_comm", "perf_event_output", "get_stackid", "get_stack", "get_func_ip",
         "get_attach_cookie", "ringbuf_output", "ringbuf_reserve", "ringbuf_submit",
-        "ringbuf_discard", "ringbuf_query", "loop",
+        "ringbuf_discard", "ringbuf_query", "loop", "tail_call",
     )
 )

@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from bpftime.isa import Insn
+from bpftime.errors import DecodeError
+from bpftime.isa import Insn, validate_program
 from bpftime.kernel_abi import MapType
 from bpftime.verifier.diag import Refusal, Rejected
 from bpftime.verifier.policy import (ContextKind, Policy, context_for, default_tracing_policy,
@@ -77,6 +78,11 @@ def verify(insns: list[Insn], *, maps: list, policy: Policy, btf=None, line_info
     from bpftime.verifier.calls import max_stack
     from bpftime.verifier.checker import Walker
 
+    try:
+        validate_program(insns)
+    except DecodeError as err:
+        err.message = f"{name}: {err.message}"
+        raise
     w = Walker(insns, maps, policy, externs or [], line_info, name, budget, log, btf)
     w.run()
     depth, chain = max_stack(w)

@@ -30,7 +30,7 @@ _MAP_TYPES: dict[str, set[MapType] | None] = {
     "map_peek_elem": {MapType.QUEUE, MapType.STACK},
     "ringbuf_output": {MapType.RINGBUF}, "ringbuf_reserve": {MapType.RINGBUF},
     "ringbuf_query": {MapType.RINGBUF}, "perf_event_output": {MapType.PERF_EVENT_ARRAY},
-    "get_stackid": {MapType.STACK_TRACE},
+    "get_stackid": {MapType.STACK_TRACE}, "tail_call": {MapType.PROG_ARRAY},
 }
 
 
@@ -122,6 +122,12 @@ def helper(w: "Walker", pc: int, hid: int, st: State) -> None:
     if hid == helper_id("override_return") and not w.policy.allow_return:
         raise Refusal(f"{name} needs the `return` grant, which class "
                       f"{w.policy.class_name} does not have")
+    if proto.name == "tail_call":
+        if w.policy.max_instructions is not None:
+            raise Refusal(f"{name}: class {w.policy.class_name} has an instruction limit, which "
+                          f"can't be proven across tail calls")
+        for where in st.refs.values():
+            raise Refusal(f"{name} would leak the ringbuf record reserved at instruction {where}")
     regs = st.cur.regs
     map_reg: Reg | None = None
     alloc_size = 0

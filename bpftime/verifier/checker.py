@@ -147,6 +147,9 @@ class Walker:
                 parent = cp
             self.processed += 1
             depth += 1
+            if pc >= len(self.insns):
+                raise self.rejected(pc - 1, Refusal("execution falls off the end of the program "
+                                                    "(the last instruction is not exit or a jump)"), st)
             insn = self.insns[pc]
             try:
                 if self.processed > self.budget:
@@ -532,6 +535,8 @@ class Walker:
         if a.is_scalar and b.is_scalar:
             is32 = insn.cls == Cls.JMP32
             return self._scalar_branch(st, rel, lhs, rhs, lreg, rreg, is32)
+        if insn.cls == Cls.JMP32:
+            return st   # a 32-bit view of a pointer proves nothing about it
         ptr, other = (a, b) if a.is_ptr else (b, a)
         if other.is_scalar and other.val.is_const and other.val.value == 0 and rel in (EQ, NE):
             is_null = rel == EQ
