@@ -13,6 +13,7 @@ import pytest
 
 from bpftime.btf import Kind, decode_value, parse_btf, parse_btf_ext
 from bpftime.elf import load_object
+from bpftime.elf.reader import read_elf
 from bpftime.errors import LoadError
 
 PROGRAMS = ["counter", "ringbuf", "globals", "legacy", "syscall", "xdp", "loop", "mapinmap", "externs", "multi",
@@ -233,7 +234,6 @@ def test_modifier_loop_is_an_error_not_a_hang():
 def test_btf_ext_records(bpf_object):
     obj = load_object(bpf_object("counter"))
     sec = obj.btf  # parse .BTF.ext by hand as well, to check section keys
-    from bpftime.elf.reader import read_elf
     image = read_elf(obj.path)
     ext = parse_btf_ext(image.section(".BTF.ext").data, sec)
     assert set(ext.func_info) == {"uprobe//proc/self/exe:target_function", "uprobe"}
