@@ -231,6 +231,25 @@ def test_libc_malloc_in_this_very_process(t):
         assert f.read(malloc.func_size) == ctypes.string_at(malloc.address, malloc.func_size)
 
 
+def test_two_sessions_in_one_process(t):
+    """Each session's table is its own: closing one leaves the other's hooks alone."""
+    other = HookSet()
+    try:
+        t.hook("add_loop", entry_progs=["count_prog"])  # int3: the shared trap table
+        plan = plan_hook(t.entry("add_jcc"))
+        theirs = other.install(plan, t.addr("add_jcc"))
+        other.add_program(theirs, t.addr("count_prog"))
+        assert t.lib.add_loop(1, 2) == 3 and t.lib.add_jcc(1, 2) == 3
+        assert t.var("hits").value == 2
+        t.hooks.close()
+        assert t.live_text("add_loop") == t.file_text("add_loop")
+        assert t.lib.add_loop(1, 2) == 3 and t.lib.add_jcc(1, 2) == 3
+        assert t.var("hits").value == 3  # only the other session's hook still runs
+    finally:
+        other.close()
+    assert t.live_text("add_jcc") == t.file_text("add_jcc")
+
+
 def test_second_install_at_a_patched_entry_is_refused(t):
     t.hook("add_global", entry_progs=["count_prog"])
     with pytest.raises(HookError, match=r"live bytes e9.* differ from the plan's f30f1efa"):
