@@ -159,3 +159,8 @@ def test_verbose_log_shows_the_walk():
 def test_instruction_limit_respected_when_met():
     policy = replace(eim_policy(), max_instructions=3 * 100 + 3)
     run("mov %r0, 0\nmov %r2, 0\nloop:\nadd %r0, %r2\nadd %r2, 1\njlt %r2, 100, loop\nexit", policy)
+
+
+def test_signed_precondition_proved_from_signed_bounds():
+    run("ldxdw %r1, [%r1+96]\nand %r1, 0xff\ncall kfunc 0\nmov %r0, 0\nexit",
+        eim_policy(), externs=["host_adjust"])

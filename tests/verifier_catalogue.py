@@ -45,6 +45,10 @@ def eim_policy() -> Policy:
             Constraint("frees", ("p",), text="frees(p)")),
         _fn("host_log", [("msg", ValueType(ValueKind.STR, 0))], ValueType(ValueKind.VOID, 0),
             Constraint("io", text="io"), Constraint("str", ("msg",), text="str(msg)")),
+        _fn("host_touch", [("p", PTR)], ValueType(ValueKind.VOID, 0),
+            Constraint("nonnull", ("p",), text="nonnull(p)")),
+        _fn("host_adjust", [("delta", ValueType(ValueKind.INT, 8, signed=True))], U64,
+            Constraint("relation", ("delta", 0), op=">=", text="delta >= 0")),
     ]
     variables = [HostVariable("readCounter", "host_counter", 8, False),
                  HostVariable("setLimit", "host_limit", 4, True)]

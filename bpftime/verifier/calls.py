@@ -395,6 +395,9 @@ def host_call(w: "Walker", pc: int, index: int, st: State) -> None:
                     what=f"R{regno} {fmt_reg(r, w.maps)} is not memory for `{c.text}` of {name}")
         elif c.kind in ("nonnull", "str"):
             regno, r = pointer(c.args[0], c)
+            if r.kind in NULLABLE:
+                raise Refusal(f"R{regno} {c.args[0]} of {name} may be null, violating `{c.text}`: "
+                              f"null check missing")
             if c.kind == "str":
                 mem_arg(w, st, regno, r, 1, write=False, what=f"R{regno} not a string for {name}")
         elif c.kind == "frees":
@@ -406,7 +409,8 @@ def host_call(w: "Walker", pc: int, index: int, st: State) -> None:
         elif c.kind == "relation":
             if "ret" in c.args:
                 post.append(("relation", c))
-            elif not _proved(value(c.args[0]), c.op, value(c.args[1])):
+            elif not _proved(value(c.args[0]), c.op, value(c.args[1]),
+                             any(isinstance(a, str) and params[a][1].signed for a in c.args)):
                 raise Refusal(f"pre-condition `{c.text}` of {name} not proved: "
                               f"{c.args[0]}={value(c.args[0])}")
         elif c.kind == "alloc":
@@ -421,10 +425,12 @@ def host_call(w: "Walker", pc: int, index: int, st: State) -> None:
             release(st, item)
 
 
-def _proved(a: Scalar, op: str, b: Scalar) -> bool:
-    return {"<": a.umax < b.umin, "<=": a.umax <= b.umin, ">": a.umin > b.umax,
-            ">=": a.umin >= b.umax, "==": a.is_const and b.is_const and a.value == b.value,
-            "!=": a.umax < b.umin or a.umin > b.umax}[op]
+def _proved(a: Scalar, op: str, b: Scalar, is_signed: bool) -> bool:
+    """Whether `a op b` holds for every value of the ranges (signed or unsigned)."""
+    alo, ahi, blo, bhi = (a.smin, a.smax, b.smin, b.smax) if is_signed \
+        else (a.umin, a.umax, b.umin, b.umax)
+    return {"<": ahi < blo, "<=": ahi <= blo, ">": alo > bhi, ">=": alo >= bhi,
+            "==": alo == ahi == blo == bhi, "!=": ahi < blo or alo > bhi}[op]
 
 
 def _host_result(w: "Walker", fn: HostFunction, pc: int, sizes: dict[str, Scalar],
