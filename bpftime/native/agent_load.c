@@ -26,18 +26,7 @@ _Static_assert(sizeof(struct bpftime_load) == 312, "load table layout");
 _Static_assert(sizeof(struct bpftime_load_image) == 96, "image record layout");
 _Static_assert(sizeof(struct bpftime_load_plan) == 288, "plan record layout");
 
-#define MAX_IMAGES 256
 #define MAX_SLOTS 4096
-
-/* Everything one start-up needs; lives on the constructor's stack. */
-struct loader {
-    void *session;
-    struct bpftime_load *load;
-    void *images[MAX_IMAGES];
-    uint32_t n_mapped;
-    struct bpftime_hooks *hooks;
-    int64_t host_bias; /* of the main executable, -1 if unknown */
-};
 
 /* Load bias of the process's main executable (0 for a non-PIE one), or -1. */
 static int64_t main_program_bias(void)
@@ -96,13 +85,13 @@ static void forget_preload(void)
         unsetenv("LD_PRELOAD");
 }
 
-static int in_session(const struct loader *l, uint64_t off, uint64_t len)
+static int in_session(const struct bpftime_loader *l, uint64_t off, uint64_t len)
 {
     const struct bpftime_session_header *s = l->session;
     return off <= s->size && len <= s->size - off;
 }
 
-static int slot_value(struct loader *l, const struct bpftime_slot *slot, uint64_t *out)
+static int slot_value(struct bpftime_loader *l, const struct bpftime_slot *slot, uint64_t *out)
 {
     switch (slot->kind) {
     case BPFTIME_SLOT_CONST:
@@ -135,7 +124,7 @@ static int slot_value(struct loader *l, const struct bpftime_slot *slot, uint64_
 }
 
 /* Maps image `i`: 0, or reports why not and returns -1. */
-static int map_image(struct loader *l, uint32_t i)
+static int map_image(struct bpftime_loader *l, uint32_t i)
 {
     const uint64_t *offsets = bpftime_at(l->session, l->load->images);
     if (!in_session(l, offsets[i], sizeof(struct bpftime_load_image))) {
@@ -169,7 +158,7 @@ static int map_image(struct loader *l, uint32_t i)
     return 0;
 }
 
-static void unmap_images(struct loader *l)
+static void unmap_images(struct bpftime_loader *l)
 {
     const uint64_t *offsets = bpftime_at(l->session, l->load->images);
     while (l->n_mapped) {
@@ -180,7 +169,7 @@ static void unmap_images(struct loader *l)
 }
 
 /* Applies plan `i` and adds its programs: 0, or reports why not and returns -1. */
-static int apply_plan(struct loader *l, uint32_t i)
+static int apply_plan(struct bpftime_loader *l, uint32_t i)
 {
     const uint64_t *offsets = bpftime_at(l->session, l->load->plans);
     if (!in_session(l, offsets[i], sizeof(struct bpftime_load_plan))) {
@@ -228,7 +217,7 @@ static int apply_plan(struct loader *l, uint32_t i)
 }
 
 /* Undoes a partial start-up: every patched byte restored, images unmapped. */
-static void abandon(struct loader *l)
+static void abandon(struct bpftime_loader *l)
 {
     if (l->hooks)
         bpftime_hooks_free(l->hooks);
@@ -237,7 +226,7 @@ static void abandon(struct loader *l)
     unmap_images(l);
 }
 
-static int install(struct loader *l)
+static int install(struct bpftime_loader *l)
 {
     for (uint32_t i = 0; i < l->load->n_images; i++)
         if (map_image(l, i) != 0)
@@ -255,34 +244,41 @@ static int install(struct loader *l)
     return 0;
 }
 
-void bpftime_agent_load(void *session)
+int bpftime_load_install(struct bpftime_loader *l, void *session)
 {
     uint64_t started = now_ns();
+    *l = (struct bpftime_loader){.session = session, .host_bias = main_program_bias()};
+    int64_t off = bpftime_session_find_object(session, BPFTIME_OBJ_BLOB, BPFTIME_LOAD_OBJECT);
+    if (off < 0 || !in_session(l, (uint64_t)off, sizeof(struct bpftime_load)))
+        return 1;
+    l->load = bpftime_at(session, (uint64_t)off);
+    l->load->status.pid = getpid();
+    __atomic_store_n(&l->load->status.state, BPFTIME_LOAD_STARTING, __ATOMIC_RELEASE);
+    if (l->load->version != BPFTIME_LOAD_VERSION || l->load->n_images > BPFTIME_LOAD_MAX_IMAGES ||
+        !in_session(l, l->load->images, 8ull * l->load->n_images) ||
+        !in_session(l, l->load->plans, 8ull * l->load->n_plans)) {
+        report(l->load, BPFTIME_LOAD_FAILED, "load table: version %u or counts not understood",
+               l->load->version);
+        return -1;
+    }
+    if (install(l) != 0) {
+        abandon(l);
+        l->load->status.startup_ns = now_ns() - started;
+        __atomic_store_n(&l->load->status.state, BPFTIME_LOAD_FAILED, __ATOMIC_RELEASE);
+        return -1;
+    }
+    l->load->status.startup_ns = now_ns() - started;
+    report(l->load, BPFTIME_LOAD_INSTALLED, "%u images mapped, %u hooks applied", l->n_mapped,
+           l->load->status.hooks);
+    return 0;
+}
+
+void bpftime_agent_load(void *session)
+{
     unsetenv(BPFTIME_SESSION_ENV);
     forget_preload();
-
-    struct loader l = {.session = session, .host_bias = main_program_bias()};
-    int64_t off = bpftime_session_find_object(session, BPFTIME_OBJ_BLOB, BPFTIME_LOAD_OBJECT);
-    if (off < 0 || !in_session(&l, (uint64_t)off, sizeof(struct bpftime_load)))
-        return; /* a session without a load table: someone else's (attach) business */
-    l.load = bpftime_at(session, (uint64_t)off);
-    l.load->status.pid = getpid();
-    __atomic_store_n(&l.load->status.state, BPFTIME_LOAD_STARTING, __ATOMIC_RELEASE);
-    if (l.load->version != BPFTIME_LOAD_VERSION || l.load->n_images > MAX_IMAGES ||
-        !in_session(&l, l.load->images, 8ull * l.load->n_images) ||
-        !in_session(&l, l.load->plans, 8ull * l.load->n_plans)) {
-        report(l.load, BPFTIME_LOAD_FAILED, "load table: version %u or counts not understood",
-               l.load->version);
-        return;
-    }
-    if (install(&l) != 0) {
-        abandon(&l);
-        l.load->status.startup_ns = now_ns() - started;
-        __atomic_store_n(&l.load->status.state, BPFTIME_LOAD_FAILED, __ATOMIC_RELEASE);
-        return;
-    }
-    l.load->status.startup_ns = now_ns() - started;
-    /* The hook table and the images stay for the life of the process. */
-    report(l.load, BPFTIME_LOAD_INSTALLED, "%u images mapped, %u hooks applied", l.n_mapped,
-           l.load->status.hooks);
+    struct bpftime_loader l;
+    /* A session without a load table is someone else's business; the hook table and
+     * the images of an installed one stay for the life of the process. */
+    bpftime_load_install(&l, session);
 }

@@ -86,11 +86,30 @@ struct bpftime_load_plan {
     struct bpftime_load_attach programs[];
 };
 
+#define BPFTIME_LOAD_MAX_IMAGES 256
+
+/* One installation of a session's load table in this process: what removing it
+ * again needs (attach/detach, agent_attach.c). */
+struct bpftime_loader {
+    void *session;
+    struct bpftime_load *load;
+    void *images[BPFTIME_LOAD_MAX_IMAGES];
+    uint32_t n_mapped;
+    struct bpftime_hooks *hooks; /* plan i is hook i */
+    int64_t host_bias;           /* of the main executable, -1 if unknown */
+};
+
+/* Maps every image of `session`'s load table, fills its slots, applies every hook
+ * plan and reports in the table's status; touches no environment. 0 installed (l
+ * holds the images and the hook table), -1 failed (reported, everything undone), 1
+ * the session has no load table. */
+BPFTIME_HIDDEN int bpftime_load_install(struct bpftime_loader *l, void *session);
+
 /* The agent's start-up in a host, once agent.c opened the session BPFTIME_SESSION
  * names: removes the variable (and the agent from LD_PRELOAD) so that programs the
  * host starts are not extended, maps every image, fills its slots, applies every hook
- * plan, and reports the outcome in the "load" object's status. A session without a
- * load table is left alone. Starts no threads. */
+ * plan, and reports the outcome in the "load" object's status (bpftime_load_install). A
+ * session without a load table is left alone. Starts no threads. */
 BPFTIME_HIDDEN void bpftime_agent_load(void *session);
 
 #endif

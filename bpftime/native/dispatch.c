@@ -134,8 +134,9 @@ static int hijack_return(struct bpftime_hook *hook, struct bpftime_pt_regs *regs
 /* Runs progs[0..n) on regs with this thread's invocation record (invocation.h) set
  * for the hook; returns 1 and stores the value in *override when one of them called
  * bpf_override_return. The record is restored afterwards. */
-static inline __attribute__((always_inline)) int run_programs(struct bpftime_hook *hook, bpftime_prog_fn *progs, uint32_t n,
-                        struct bpftime_pt_regs *regs, uint64_t *override)
+static inline __attribute__((always_inline)) int run_programs(struct bpftime_hook *hook, bpftime_prog_fn *progs,
+                        uint64_t **hits, uint32_t n, struct bpftime_pt_regs *regs,
+                        uint64_t *override)
 {
     struct bpftime_invocation *inv = bpftime_invocation_current();
     void *session = inv->session, *saved_regs = inv->regs;
@@ -146,8 +147,12 @@ static inline __attribute__((always_inline)) int run_programs(struct bpftime_hoo
     inv->regs = regs;
     inv->override_set = 0;
     tls_running = 1;
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t *counter = __atomic_load_n(&hits[i], __ATOMIC_RELAXED);
+        if (counter)
+            __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
         progs[i](regs);
+    }
     tls_running = 0;
     int overridden = inv->override_set;
     *override = inv->override_value;
@@ -170,7 +175,7 @@ BPFTIME_API uint64_t bpftime_dispatch_entry(struct bpftime_hook *hook, struct bp
     }
     fill_regs(regs, hook->address);
     uint64_t value;
-    if (n && run_programs(hook, hook->entry_progs, n, regs, &value)) {
+    if (n && run_programs(hook, hook->entry_progs, hook->entry_hits, n, regs, &value)) {
         regs->ax = value;
         return 1;
     }
@@ -203,7 +208,7 @@ BPFTIME_API uint64_t bpftime_dispatch_return(struct bpftime_hook *hook, struct b
         uint64_t ignored; /* bpf_override_return means nothing at a return */
         fill_regs(regs, ret);
         regs->flags = 0x202; /* not recorded at returns (trampoline.py) */
-        run_programs(hook, hook->return_progs, n, regs, &ignored);
+        run_programs(hook, hook->return_progs, hook->return_hits, n, regs, &ignored);
     }
     return ret;
 }

@@ -81,6 +81,12 @@ struct bpftime_hook {
     bpftime_prog_fn return_progs[BPFTIME_HOOK_MAX_PROGS];
     uint64_t missed;     /* invocations whose extensions did not run: nested in another
                             extension, or the shadow stack was full (uretprobes) */
+    /* Optional per-program hit counters (NULL: not counted), e.g. in a session so that
+     * `bpftime list` can read them; the dispatcher adds 1 (relaxed) before each run.
+     * Set after bpftime_hook_add_program; like the program pointers they are only
+     * replaced, never cleared, so a counter must stay mapped once set. */
+    uint64_t *entry_hits[BPFTIME_HOOK_MAX_PROGS];
+    uint64_t *return_hits[BPFTIME_HOOK_MAX_PROGS];
 };
 
 /* Depth of the per-thread uretprobe shadow stack. When it is full, the return

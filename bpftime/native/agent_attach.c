@@ -1,0 +1,219 @@
+/* The agent's attach and detach entrypoints, called by Frida inside a running
+ * process (see agent_attach.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_attach.h"
+#include "agent_load.h"
+#include "hook.h"
+#include "session.h"
+
+BPFTIME_API int64_t bpftime_session_find_object(const void *base, uint32_t kind, const char *name);
+BPFTIME_API int bpftime_session_close(void *base);
+
+_Static_assert(sizeof(struct bpftime_attach) == 296, "attach record layout");
+
+/* One session attached to this process. */
+struct attachment {
+    char name[BPFTIME_NAME_LEN];
+    struct bpftime_loader loader;
+    struct bpftime_attach *attach; /* in the session */
+    struct attachment *next;
+};
+
+/* The sessions attached to this process, by name: process-wide because Frida hands
+ * an entrypoint nothing but the name. Sessions never share an entry of it. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct attachment *registry;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void report(struct bpftime_attach *a, int32_t state, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->message, sizeof a->message, fmt, ap);
+    va_end(ap);
+    a->pid = getpid();
+    __atomic_store_n(&a->state, state, __ATOMIC_RELEASE);
+}
+
+/* A session name as the CLI makes them: "/bpftime-…", shorter than the name field. */
+static int valid_name(const char *name)
+{
+    return name && strncmp(name, "/bpftime-", 9) == 0 && strlen(name) < BPFTIME_NAME_LEN &&
+           !strchr(name + 1, '/');
+}
+
+static struct attachment **find(const char *name)
+{
+    struct attachment **link = &registry;
+    while (*link && strcmp((*link)->name, name) != 0)
+        link = &(*link)->next;
+    return link;
+}
+
+/* The session's attach record, or NULL if it has none this agent understands. */
+static struct bpftime_attach *attach_record(void *session)
+{
+    const struct bpftime_session_header *s = session;
+    int64_t off = bpftime_session_find_object(session, BPFTIME_OBJ_BLOB, BPFTIME_ATTACH_OBJECT);
+    if (off < 0 || (uint64_t)off + sizeof(struct bpftime_attach) > s->size)
+        return NULL;
+    struct bpftime_attach *a = bpftime_at(session, (uint64_t)off);
+    if (a->version != BPFTIME_ATTACH_VERSION || a->hits > s->size ||
+        (uint64_t)a->n_hits * 8 > s->size - a->hits)
+        return NULL;
+    return a;
+}
+
+/* Points every program's hit counter of every installed hook into the session:
+ * 0, or -1 with a reason in the record. */
+static int count_hits(struct attachment *at)
+{
+    struct bpftime_loader *l = &at->loader;
+    uint64_t *hits = bpftime_at(l->session, at->attach->hits);
+    const uint64_t *plans = bpftime_at(l->session, l->load->plans);
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < l->load->n_plans; i++) {
+        const struct bpftime_load_plan *p = bpftime_at(l->session, plans[i]);
+        struct bpftime_hook *hook = bpftime_hook_get(l->hooks, (int)i);
+        if (!hook || p->n_programs > at->attach->n_hits - c) {
+            report(at->attach, BPFTIME_ATTACH_FAILED, "hook %u: no counters for its programs", i);
+            return -1;
+        }
+        uint32_t n_entry = 0, n_return = 0;
+        for (uint32_t k = 0; k < p->n_programs; k++, c++) {
+            uint64_t **slot = p->programs[k].at_return ? &hook->return_hits[n_return++]
+                                                       : &hook->entry_hits[n_entry++];
+            __atomic_store_n(slot, &hits[c], __ATOMIC_RELAXED);
+        }
+    }
+    return 0;
+}
+
+/* Removes every hook of `at`: the number removed; *first_err gets the first failure. */
+static uint32_t remove_hooks(struct attachment *at, char *first_err, size_t len)
+{
+    struct bpftime_loader *l = &at->loader;
+    uint32_t removed = 0;
+    for (uint32_t i = 0; i < l->load->status.hooks; i++) {
+        char err[200] = "";
+        if (bpftime_hook_remove(l->hooks, (int)i, err, sizeof err) == 0)
+            removed++;
+        else if (!first_err[0])
+            snprintf(first_err, len, "%s", err);
+    }
+    bpftime_hooks_free(l->hooks); /* the table; a hook left alone stays as it is */
+    l->hooks = NULL;
+    return removed;
+}
+
+static void attach_locked(const char *name)
+{
+    if (*find(name))
+        return; /* already attached: its record says so */
+    int err = 0;
+    void *session = bpftime_session_open(name, &err);
+    if (!session) {
+        fprintf(stderr, "bpftime agent: cannot open session %s: %s\n", name, strerror(-err));
+        return;
+    }
+    struct bpftime_attach *record = attach_record(session);
+    struct attachment *at = record ? calloc(1, sizeof *at) : NULL;
+    if (!at) {
+        if (record)
+            report(record, BPFTIME_ATTACH_FAILED, "out of memory");
+        bpftime_session_close(session);
+        return;
+    }
+    snprintf(at->name, sizeof at->name, "%s", name);
+    at->attach = record;
+    int rc = bpftime_load_install(&at->loader, session);
+    if (rc == 0 && count_hits(at) == 0) {
+        report(record, BPFTIME_ATTACH_ATTACHED, "%s", at->loader.load->status.message);
+        at->next = registry;
+        registry = at;
+        return;
+    }
+    if (rc == 0) { /* installed, but the counters do not fit: take it out again */
+        char ignored[200] = "";
+        remove_hooks(at, ignored, sizeof ignored);
+    } else if (rc == 1) {
+        report(record, BPFTIME_ATTACH_FAILED, "the session has no load table");
+    } else {
+        report(record, BPFTIME_ATTACH_FAILED, "%s", at->loader.load->status.message);
+    }
+    /* Hooks that were briefly in place may have run: the session stays mapped. */
+    free(at);
+}
+
+static void detach_locked(const char *name)
+{
+    struct attachment **link = find(name);
+    struct attachment *at = *link;
+    if (!at) {
+        int err = 0;
+        void *session = bpftime_session_open(name, &err);
+        struct bpftime_attach *record = session ? attach_record(session) : NULL;
+        if (record && __atomic_load_n(&record->state, __ATOMIC_ACQUIRE) != BPFTIME_ATTACH_DETACHED)
+            report(record, BPFTIME_ATTACH_FAILED, "session %s is not attached to process %d", name,
+                   (int)getpid());
+        if (session)
+            bpftime_session_close(session);
+        return;
+    }
+    *link = at->next;
+    uint64_t started = now_ns();
+    char first_err[200] = "";
+    uint32_t hooks = at->loader.load->status.hooks;
+    uint32_t removed = remove_hooks(at, first_err, sizeof first_err);
+    at->attach->removed = removed;
+    at->attach->detach_ns = now_ns() - started;
+    if (removed == hooks)
+        report(at->attach, BPFTIME_ATTACH_DETACHED, "%u hooks removed", removed);
+    else
+        report(at->attach, BPFTIME_ATTACH_FAILED, "%u of %u hooks removed: %s", removed, hooks,
+               first_err);
+    /* The session and the images stay mapped (a thread may still be inside an
+     * extension); nothing refers to `at` any more. */
+    free(at);
+}
+
+static void run_locked(void (*fn)(const char *), const char *data, int *stay_resident)
+{
+    if (stay_resident)
+        *stay_resident = 1; /* the next attach reuses the library */
+    if (!valid_name(data)) {
+        fprintf(stderr, "bpftime agent: %s is not a session name\n", data ? data : "(null)");
+        return;
+    }
+    if (pthread_mutex_lock(&registry_lock) != 0)
+        return;
+    fn(data);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void bpftime_agent_attach(const char *data, int *stay_resident, void *unused)
+{
+    (void)unused;
+    run_locked(attach_locked, data, stay_resident);
+}
+
+void bpftime_agent_detach(const char *data, int *stay_resident, void *unused)
+{
+    (void)unused;
+    run_locked(detach_locked, data, stay_resident);
+}
