@@ -108,13 +108,20 @@ def loaded_at_start(host: Path) -> set[str]:
     return seen
 
 
-def prepare(req: LoadRequest) -> Prepared:
+def prepare(req: LoadRequest, pid: int | None = None) -> Prepared:
+    """Verified, compiled and planned; with `pid`, entries resolve in that running
+    process (the modules its /proc/PID/maps shows now) instead of the host at start."""
+    import os
+
     from bpftime.hook.plan import plan_hook
     from bpftime.hook.resolve import Resolver
 
     atts = attachments(req)
-    resolver = Resolver(req.host)
-    modules = loaded_at_start(req.host)
+    resolver = Resolver(req.host, pid)
+    if pid is None:
+        modules = loaded_at_start(req.host)
+    else:
+        modules = {os.path.realpath(p) for p in resolver.module_paths()}
     objects: list[BpfObject] = []
     programs: list[CompiledProgram] = []
     by_program: dict[tuple[int, str, str], int] = {}
@@ -129,8 +136,9 @@ def prepare(req: LoadRequest) -> Prepared:
                                             att.host_symbols))
         entry = resolver.resolve(att.entry)
         if entry.module not in modules:
-            raise LoadError(f"{att.describe()}: {entry.module} is not loaded by {req.host} when it "
-                            f"starts (not among the libraries it needs)")
+            where = (f"by {req.host} when it starts (not among the libraries it needs)"
+                     if pid is None else f"in process {pid}")
+            raise LoadError(f"{att.describe()}: {entry.module} is not loaded {where}")
         spot = (entry.module, entry.vaddr)
         if spot not in hooks:
             hooks[spot] = PlannedHook(plan_hook(entry), att.entry)
