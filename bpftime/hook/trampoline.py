@@ -74,11 +74,15 @@ def _assemble(lines: list[str]) -> tuple[bytes, list[Reloc]]:
 
 @cache
 def return_trampoline() -> tuple[bytes, tuple[Reloc, ...]]:
-    """Entered by `ret` (rsp 16-aligned, rax = return value); ends in `ret` to the
-    original return address that the dispatcher returns."""
+    """Entered by `ret` (rsp 16-aligned, rax = return value); jumps to the original
+    return address that the dispatcher returns. A jmp, not a ret: the host's own ret
+    already consumed the return-stack-buffer entry, and another ret would mispredict
+    here and leave every later return of the caller mispredicted too. The address is
+    read from just below rsp, inside the red zone signal frames never touch."""
     frame = PT_REGS_SIZE + 8
     code, relocs = _assemble(_save(frame, flags=False) + _call(Target.DISPATCH_RETURN) + [
-        f"mov [rsp + {PT_REGS_SIZE}], rax", *_restore(), f"lea rsp, [rsp + {PT_REGS_SIZE}]", "ret"])
+        f"mov [rsp + {PT_REGS_SIZE}], rax", *_restore(), f"lea rsp, [rsp + {frame}]",
+        "jmp qword ptr [rsp - 8]"])
     return code, tuple(relocs)
 
 
