@@ -112,11 +112,12 @@ def test_wire_form_round_trips_and_rejects_garbage(targets):
         HookPlan.from_bytes(b"XXXX" + data[4:])
 
 
-def test_trampoline_builds_pt_regs_in_kernel_layout(targets):
-    """The entry trampoline stores each register at its struct pt_regs offset."""
+@pytest.mark.parametrize("which", ["entry_offset", "return_offset"])
+def test_trampolines_build_pt_regs_in_kernel_layout(targets, which):
+    """Both trampolines store each register at its struct pt_regs offset."""
     p = plan(targets, "add_global")
     stores = {}
-    for ins in decode(p.code[p.entry_offset:]):
+    for ins in decode(p.code[getattr(p, which):]):
         if ins.mnemonic == "mov" and ins.op_str.startswith("qword ptr [rsp"):
             where, reg = ins.op_str.split("], ")
             offset = int(where.split("+ ")[1], 0) if "+" in where else 0
