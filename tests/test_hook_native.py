@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from bpftime.hook.plan import HookPlan, Strategy, plan_hook
 from bpftime.hook.elfinfo import open_elf
 from bpftime.hook.relocate import decode
 from bpftime.hook.resolve import Entry, Resolver
-from native_hooks.build import HERE, targets_library
+from native_hooks.build import HERE, agent_host, targets_library
 
 # every one computes a + b for a >= 0, b >= 1; the strategy the O2 build gets
 ADDERS = ["add_leaf", "add_global", "add_o0", "bump", "add_jcc", "add_call", "add_loop", "add_tiny"]
@@ -327,3 +328,18 @@ def test_ns_per_hit(t, capsys):
         print(f"\n[{t.path.name}] bare {bare:.2f} ns/call; uprobe +{uprobe - bare:.2f} ns/hit; "
               f"uretprobe +{uretprobe - bare:.2f} ns/hit (shared, noisy machine)")
     assert uprobe > bare
+
+
+@pytest.mark.parametrize("pie", [True, False], ids=["pie", "no-pie"])
+def test_agent_style_install_in_a_host_executable(tmp_path, pie):
+    """A plan made from the file, applied inside another process to its main program
+    (PIE or not) at bias + vaddr, exactly as the agent applies the session's plans."""
+    host = agent_host(HERE / "build", pie)
+    entry = Resolver(host).resolve("work")
+    plan = plan_hook(entry)
+    plan_file = tmp_path / "work.plan"
+    plan_file.write_bytes(plan.to_bytes())
+    proc = subprocess.run([str(host), library()._name, str(plan_file), entry.module, "4", "50000"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["hits=200000", "wrong=0", "restored=1"]
