@@ -106,10 +106,9 @@ def launch(req: LoadRequest, args: list[str], opts: LaunchOptions) -> int:
             host.finish()
         for problem in pump.finish():
             opts.err.write(f"bpftime: warning: {problem}\n")
-        views = [MapView(sm.map, sm.obj.btf, sm.definition.key_type_id, sm.definition.value_type_id)
-                 for sm in live.maps]
-        if opts.dump_maps is not None:
-            opts.dump_maps.write_text(json.dumps(to_json(views), indent=1) + "\n")
+        views = [MapView(sm.map, sm.definition, sm.obj.btf) for sm in live.maps]
+        if opts.dump_maps is not None:   # the host is gone: queues and stacks may be emptied
+            opts.dump_maps.write_text(json.dumps(to_json(views, consume=True), indent=1) + "\n")
         if opts.show_maps and views:
             opts.out.write(to_text(views) + "\n")
             opts.out.flush()

@@ -1,87 +1,78 @@
-"""Showing the maps of a session: keys and values decoded through the BTF of the
-object that declared them, as JSON (`{"maps": {NAME: [{"key": K, "value": V}]}}`,
-the form `bpftime run --dump-maps` writes) or as text."""
+"""Showing the maps of a session: the JSON `bpftime run --dump-maps` writes
+(bpftime.jit.mapdump, keys and values decoded through the BTF of the object that
+declared each map), or text lines for people."""
 from __future__ import annotations
 
+import ctypes
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from bpftime.btf import Btf, decode_value
+from bpftime.btf import Btf
+from bpftime.elf.model import MapDef
+from bpftime.jit.mapdump import NO_ENTRIES, dump_maps
 from bpftime.kernel_abi import MapType
 from bpftime.runtime import Map, ObjectKind, Session
 
 MAP_INFO_OBJECT = "maps.json"
-# Maps whose contents are a stream or a set, not key/value entries.
-NO_ENTRIES = (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.QUEUE, MapType.STACK,
-              MapType.BLOOM_FILTER, MapType.USER_RINGBUF)
-PERCPU = (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH)
 ARRAYS = (MapType.ARRAY, MapType.PERCPU_ARRAY)
+CONSUMED = (MapType.QUEUE, MapType.STACK)   # reading them takes their values out
 
 
 @dataclass(frozen=True)
 class MapView:
-    """A map with the BTF types of its keys and values (0: unknown, shown in hex)."""
+    """A map of the session with the definition and BTF of the object that declared it."""
 
     map: Map
+    definition: MapDef
     btf: Btf | None = None
-    key_type: int = 0
-    value_type: int = 0
 
-    def entries(self) -> list[dict[str, Any]]:
-        """Every entry as {"key": K, "value": V}; per-CPU values are lists per CPU."""
-        if self.map.type in NO_ENTRIES:
+    def entries(self, consume: bool = False) -> list[dict[str, Any]]:
+        """{"key": K, "value": V} of every entry. Queues and stacks are listed only
+        when `consume` (their values are popped); while the session is live they
+        belong to the extensions."""
+        if self.map.type in CONSUMED and not consume:
             return []
-        out = []
-        for key, value in self.map.items():
-            if self.map.type in PERCPU:
-                decoded: Any = [decode_value(self.btf, self.value_type, v) for v in self.map.per_cpu(value)]
-            else:
-                decoded = decode_value(self.btf, self.value_type, value)
-            out.append({"key": self._key(key), "value": decoded})
-        return out
-
-    def _key(self, key: bytes) -> Any:
-        if not self.key_type and self.map.type in ARRAYS and len(key) == 4:
-            return int.from_bytes(key, "little")  # an array's key is its u32 index
-        return decode_value(self.btf, self.key_type, key)
+        return dump_maps([self.map], [self.definition], self.btf)["maps"][self.definition.name]
 
 
 def map_info_blob(entries: dict[str, dict[str, Any]]) -> bytes:
-    """The session blob naming, for each map, its object, name there and BTF type ids."""
+    """The session blob naming, for each map, its object and its name there."""
     return json.dumps(entries).encode()
 
 
+def _header_definition(m: Map) -> MapDef:
+    """What the map's own header tells (no BTF types: shown in hex)."""
+    return MapDef(m.name, m.type, m.key_size, m.value_size, m.max_entries, m.flags)
+
+
 def session_views(session: Session, name: str | None = None) -> list[MapView]:
-    """The maps of a session (or only `name`) with their types, read back from the
-    session's map info and the objects' BTF."""
+    """The maps of a session (or only `name`) with their definitions, read back from
+    the session's map info and the objects it names."""
     from bpftime.elf.loader import load_object
     from bpftime.errors import BpftimeError
 
-    maps = session.maps()
-    if name is not None:
-        maps = {name: session.map(name)}
+    maps = {name: session.map(name)} if name is not None else session.maps()
     info = _read_info(session)
-    objects: dict[str, Btf | None] = {}
+    objects: dict[str, Any] = {}
     views = []
     for map_name, m in maps.items():
         meta = info.get(map_name)
-        if meta is None:
-            views.append(MapView(m))
-            continue
-        path = meta["object"]
-        if path not in objects:
+        if meta is not None and meta["object"] not in objects:
             try:
-                objects[path] = load_object(path).btf
+                objects[meta["object"]] = load_object(meta["object"])
             except (BpftimeError, OSError):
-                objects[path] = None   # the object is gone or changed: show hex
-        views.append(MapView(m, objects[path], meta["key_type"], meta["value_type"]))
+                objects[meta["object"]] = None   # the object is gone or broken: hex
+        obj = objects.get(meta["object"]) if meta else None
+        definition = next((d for d in obj.maps if d.name == meta["map"]), None) if obj else None
+        if definition is None or (definition.key_size, definition.value_size) != (m.key_size, m.value_size):
+            views.append(MapView(m, _header_definition(m)))
+        else:
+            views.append(MapView(m, definition, obj.btf))
     return views
 
 
 def _read_info(session: Session) -> dict[str, dict[str, Any]]:
-    import ctypes
-
     for obj in session.objects():
         if obj.kind == ObjectKind.BLOB and obj.name == MAP_INFO_OBJECT:
             raw = ctypes.string_at(session.address(obj.offset), obj.size)
@@ -89,8 +80,8 @@ def _read_info(session: Session) -> dict[str, dict[str, Any]]:
     return {}
 
 
-def to_json(views: list[MapView]) -> dict[str, Any]:
-    return {"maps": {v.map.name: v.entries() for v in views}}
+def to_json(views: list[MapView], consume: bool = False) -> dict[str, Any]:
+    return {"maps": {v.map.name: v.entries(consume) for v in views}}
 
 
 def to_text(views: list[MapView]) -> str:
@@ -105,7 +96,9 @@ def to_text(views: list[MapView]) -> str:
         hidden = len(entries) - len(shown)
         note = f", {hidden} zero entries not shown" if hidden else ""
         if v.map.type in NO_ENTRIES:
-            note = ", a stream: not listed"
+            note = ", a stream of records: not listed"
+        elif v.map.type in CONSUMED:
+            note = ", reading takes its values: not listed"
         lines.append(f"{v.map.name} ({v.map.type}{note}):")
         lines += [f"  {json.dumps(e['key'])} => {json.dumps(e['value'])}" for e in shown]
     return "\n".join(lines)
@@ -117,5 +110,5 @@ def _is_zero(value: Any) -> bool:
     if isinstance(value, list):
         return all(_is_zero(v) for v in value)
     if isinstance(value, str):
-        return set(value) <= {"0"} or value == ""
+        return set(value) <= {"0"}
     return not value

@@ -129,9 +129,8 @@ def _fill(session: Session, prepared: Prepared) -> LoadSession:
         created = [session.create_map_from(_renamed(m, names[(i, j)])) for j, m in enumerate(obj.maps)]
         by_object[id(obj)] = created
         maps += [SessionMap(m, obj, d) for m, d in zip(created, obj.maps)]
-    info = {sm.map.name: {"object": str(Path(sm.obj.path).resolve()), "map": sm.definition.name,
-                          "key_type": sm.definition.key_type_id,
-                          "value_type": sm.definition.value_type_id} for sm in maps}
+    info = {sm.map.name: {"object": str(Path(sm.obj.path).resolve()), "map": sm.definition.name}
+            for sm in maps}
     _add(session, ObjectKind.BLOB, MAP_INFO_OBJECT, map_info_blob(info))
 
     image_offsets = []
