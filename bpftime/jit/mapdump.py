@@ -1,7 +1,8 @@
 """Every map of a run as JSON-able data, keys and values decoded through BTF:
 `{"maps": {NAME: [{"key": K, "value": V}, …]}}` (hex strings without BTF).
 Per-CPU values are lists (one per CPU); queue/stack entries have only a value
-(taken in pop order, so the maps are emptied); ring buffers list no entries."""
+(taken in pop order, so the maps are emptied); ring buffers list no entries; the
+key of a global-data map (.data/.bss/.rodata) is its index, 0."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -41,5 +42,9 @@ def _entries(m: "Map", d: "MapDef", btf: "Btf | None") -> list[dict[str, Any]]:
             decoded = int.from_bytes(value, "little")
         else:
             decoded = decode_value(btf, d.value_type_id, value)
-        entries.append({"key": decode_value(btf, d.key_type_id, key), "value": decoded})
+        if d.is_global_data:  # no key type in BTF: the key is the index 0
+            decoded_key: Any = int.from_bytes(key, "little")
+        else:
+            decoded_key = decode_value(btf, d.key_type_id, key)
+        entries.append({"key": decoded_key, "value": decoded})
     return entries
