@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import struct
 
 import pytest
@@ -362,3 +363,85 @@ def test_perf_event_array_per_cpu_rings_and_lost_count(session):
     assert output(0, m.handle, 0, addr(big), 60000) == 0
     assert output(0, m.handle, 0, addr(big), 60000) == -errno.ENOSPC
     assert reader.lost == 1
+
+
+# --- the kernel as the reference ----------------------------------------------------
+SYS_BPF = 321
+BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM = 0, 1, 2, 3
+BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21
+
+
+class KernelMap:
+    """A map of the kernel's, driven through the bpf system call."""
+
+    def __init__(self, map_type: MapType, key_size: int, value_size: int, max_entries: int):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.syscall.restype = ctypes.c_long
+        attr = struct.pack("<5I", map_type, key_size, value_size, max_entries, 0).ljust(128, b"\0")
+        self.fd = self._bpf(BPF_MAP_CREATE, attr)
+        assert self.fd >= 0, f"BPF_MAP_CREATE failed: errno {-self.fd}"
+        self.value_size = value_size
+
+    def _bpf(self, cmd: int, attr: bytes | ctypes.Array) -> int:
+        buf = attr if isinstance(attr, ctypes.Array) else ctypes.create_string_buffer(attr, 128)
+        r = self.libc.syscall(SYS_BPF, cmd, buf, 128)
+        return -ctypes.get_errno() if r < 0 else r
+
+    def op(self, cmd: int, key: bytes | None, value: bytes | None, flags: int = 0) -> tuple[int, bytes]:
+        kb = ctypes.create_string_buffer(key or b"\0", max(1, len(key or b"")))
+        vb = ctypes.create_string_buffer(value or bytes(self.value_size), self.value_size)
+        value_ptr = 0 if cmd == BPF_MAP_DELETE_ELEM else ctypes.addressof(vb)  # its last field: key
+        attr = struct.pack("<IIQQQ", self.fd, 0, ctypes.addressof(kb) if key is not None else 0,
+                           value_ptr, flags)
+        r = self._bpf(cmd, attr)
+        return (min(r, 0), vb.raw)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def ours(m, cmd: int, key: bytes | None, value: bytes | None, flags: int = 0) -> tuple[int, bytes]:
+    try:
+        if cmd == BPF_MAP_UPDATE_ELEM:
+            m.update(key, value, flags)
+            return 0, value
+        if cmd == BPF_MAP_DELETE_ELEM:
+            m.delete(key)
+            return 0, b""
+        got = m.pop() if cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM else m.lookup(key)
+        return (0, got) if got is not None else (-errno.ENOENT, b"")
+    except MapOpError as err:
+        return -err.errno, b""
+
+
+OPS = st.lists(st.tuples(st.sampled_from([BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_MAP_LOOKUP_ELEM,
+                                          BPF_MAP_LOOKUP_AND_DELETE_ELEM]),
+                         st.integers(0, 9), st.integers(0, 3), st.binary(min_size=8, max_size=8)),
+               max_size=40)
+
+
+@pytest.mark.parametrize("map_type", [MapType.HASH, MapType.ARRAY, MapType.QUEUE, MapType.STACK])
+@settings(max_examples=40, deadline=None)
+@given(ops=OPS)
+def test_maps_answer_as_the_kernel_does(kernel_bpf, map_type, ops):
+    """The same operations on the kernel's map and ours give the same errors and values."""
+    keyless = map_type in (MapType.QUEUE, MapType.STACK)
+    key_size = 0 if keyless else 4
+    kernel = KernelMap(map_type, key_size, 8, 6)
+    try:
+        with Session.create(size=1 << 20) as s:
+            m = s.create_map("m", map_type, key_size, 8, 6)
+            for cmd, k, flags, value in ops:
+                if cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM and not keyless:
+                    continue          # the kernel's hash/array differ by version here
+                if keyless and cmd == BPF_MAP_DELETE_ELEM:
+                    continue
+                key = None if keyless else u32(k)
+                flags = flags if cmd == BPF_MAP_UPDATE_ELEM else 0   # only updates take flags
+                want = kernel.op(cmd, key, value, flags)
+                got = ours(m, cmd, key, value, flags)
+                assert got[0] == want[0], (cmd, k, flags)
+                if want[0] == 0 and cmd != BPF_MAP_UPDATE_ELEM and cmd != BPF_MAP_DELETE_ELEM:
+                    assert got[1] == want[1]
+    finally:
+        kernel.close()
