@@ -4,13 +4,13 @@ nothing at all without a session."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_load_support import example_object, examples_build, host
 
 from bpftime.inject.host import SESSION_ENV, preload_env
 from bpftime.inject.prepare import LoadRequest, prepare
@@ -23,15 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def build():
-    spec = importlib.util.spec_from_file_location("examples_build", REPO / "examples" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    try:
-        module.build_host()
-        module.build_object("counter")
-    except module.BuildError as err:
-        pytest.skip(str(err))
-    return module
+    """examples/build.py, with the demo host and the counter object built."""
+    host()
+    example_object("counter")
+    return examples_build()
 
 
 def run_host(host: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -2,7 +2,6 @@
 extensions running natively at its functions, the maps read when it exits."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -12,39 +11,21 @@ import time
 from pathlib import Path
 
 import pytest
+from test_load_support import compile_bpf, example_object, host
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _examples_build():
-    spec = importlib.util.spec_from_file_location("examples_build", REPO / "examples" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-BUILD = _examples_build()
 
 
 @pytest.fixture(scope="module")
 def demo():
     """demo(opt="O2", pie=True, cet=False) -> the demo host binary."""
-    def get(opt: str = "O2", pie: bool = True, cet: bool = False) -> Path:
-        try:
-            return BUILD.build_host(opt, pie, cet)
-        except BUILD.BuildError as err:
-            pytest.skip(str(err))
-    return get
+    return host
 
 
 @pytest.fixture(scope="module")
 def example():
-    def get(name: str) -> Path:
-        try:
-            return BUILD.build_object(name)
-        except BUILD.BuildError as err:
-            pytest.skip(str(err))
-    return get
+    """example(name) -> the example's BPF object."""
+    return example_object
 
 
 def bpftime(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
@@ -273,8 +254,7 @@ int read_bad(struct pt_regs *ctx)
 }
 char LICENSE[] SEC("license") = "GPL";
 """)
-    obj = tmp_path / "bad_read.bpf.o"
-    BUILD._compile(["clang", *BUILD.BPF_FLAGS, "-c", str(source)], source, obj)
+    obj = compile_bpf(source)
     proc, maps = load_dump(tmp_path, str(obj), "--", str(demo()), "count", "100", "2")
     assert proc.returncode == 0, proc.stderr
     assert "calls 100 sum 10000" in proc.stdout
@@ -315,8 +295,7 @@ def test_malformed_section_name(tmp_path, demo):
     source.write_text('#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n'
                       'SEC("uprobe/demo_target") int p(void *ctx) { return 0; }\n'
                       'char LICENSE[] SEC("license") = "GPL";\n')
-    obj = tmp_path / "badsec.bpf.o"
-    BUILD._compile(["clang", *BUILD.BPF_FLAGS, "-c", str(source)], source, obj)
+    obj = compile_bpf(source)
     proc = bpftime("load", str(obj), "--", str(demo()), "count", "1", "1")
     assert proc.returncode == 2
     assert "section uprobe/demo_target" in proc.stderr and "BINARY:FUNCTION" in proc.stderr
@@ -341,8 +320,7 @@ int send(struct pt_regs *ctx)
 }
 char LICENSE[] SEC("license") = "GPL";
 """)
-    obj = tmp_path / "perf.bpf.o"
-    BUILD._compile(["clang", *BUILD.BPF_FLAGS, "-c", str(source)], source, obj)
+    obj = compile_bpf(source)
     proc, _ = load_dump(tmp_path, str(obj), "--", str(demo()), "count", "50", "2")
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith('{"map"')]

@@ -1,30 +1,17 @@
 """`bpftime maps`: reading the maps of a live `bpftime load` session from another process."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_load_support import example_object, host
 
 from bpftime.inject.sessions import looks_like_session
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def build():
-    spec = importlib.util.spec_from_file_location("examples_build", REPO / "examples" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    try:
-        module.build_host()
-        module.build_object("latency")
-    except module.BuildError as err:
-        pytest.skip(str(err))
-    return module
 
 
 def bpftime(*args: str) -> subprocess.CompletedProcess:
@@ -33,10 +20,10 @@ def bpftime(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def live_load(build):
+def live_load():
     """A `bpftime load` of the latency example whose host has made 100 calls and waits."""
-    cli = subprocess.Popen([sys.executable, "-m", "cli.main", "load", str(build.build_object("latency")),
-                            "--", str(build.build_host()), "--hold", "work", "100"], cwd=REPO,
+    cli = subprocess.Popen([sys.executable, "-m", "cli.main", "load", str(example_object("latency")),
+                            "--", str(host()), "--hold", "work", "100"], cwd=REPO,
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert cli.stdout.readline().startswith(b"work 100 ")

@@ -2,38 +2,15 @@
 EIM deployments; bad input is a one-line error naming what is wrong."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from test_load_support import example_object
 
 from bpftime.elf.loader import load_object
 from bpftime.errors import LoadError
 from bpftime.inject.targets import entry_spec, from_object, is_object, parse_attach_option
 from bpftime.verifier.policy import ContextKind, Policy
 
-REPO = Path(__file__).resolve().parents[1]
 POLICY = Policy("test", ContextKind.PT_REGS, frozenset())
-
-
-def examples_build():
-    spec = importlib.util.spec_from_file_location("examples_build", REPO / "examples" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def example_object():
-    build = examples_build()
-
-    def get(name: str) -> Path:
-        try:
-            return build.build_object(name)
-        except build.BuildError as err:
-            pytest.skip(str(err))
-
-    return get
 
 
 def test_attach_option_parses_like_a_section():
@@ -49,14 +26,14 @@ def test_bad_attach_option(text):
         parse_attach_option(text)
 
 
-def test_sections_give_entries(example_object):
+def test_sections_give_entries():
     obj = load_object(example_object("latency"))
     atts = from_object(obj, POLICY, (), ())
     assert [(a.name, a.kind, a.entry) for a in atts] == [
         ("work_enter", "uprobe", "demo:demo_work"), ("work_exit", "uretprobe", "demo:demo_work")]
 
 
-def test_prog_selects_and_attach_replaces_the_section(example_object):
+def test_prog_selects_and_attach_replaces_the_section():
     obj = load_object(example_object("latency"))
     assert [a.name for a in from_object(obj, POLICY, ("work_exit",), ())] == ["work_exit"]
     atts = from_object(obj, POLICY, (), ("work_enter=uprobe:libc.so.6:free",
@@ -65,7 +42,7 @@ def test_prog_selects_and_attach_replaces_the_section(example_object):
         ("work_enter", "uprobe", "libc.so.6:free"), ("work_enter", "uretprobe", "demo:demo_add")]
 
 
-def test_programs_without_an_entry_load_only_when_named(example_object):
+def test_programs_without_an_entry_load_only_when_named():
     obj = load_object(example_object("counter"))
     assert [a.name for a in from_object(obj, POLICY, (), ())] == ["count_target"]
     with pytest.raises(LoadError, match="program nothing .* names no function"):
@@ -74,13 +51,13 @@ def test_programs_without_an_entry_load_only_when_named(example_object):
     assert (att.name, att.kind, att.entry) == ("nothing", "uretprobe", "demo:demo_add")
 
 
-def test_unknown_program_names_the_known_ones(example_object):
+def test_unknown_program_names_the_known_ones():
     obj = load_object(example_object("counter"))
     with pytest.raises(LoadError, match="no program named 'nope'.*count_target, nothing"):
         from_object(obj, POLICY, ("nope",), ())
 
 
-def test_target_kind(tmp_path, example_object):
+def test_target_kind(tmp_path):
     assert is_object(example_object("counter"))
     spec = tmp_path / "x.yaml"
     spec.write_text("eim: 1\n")
