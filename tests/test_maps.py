@@ -374,13 +374,14 @@ BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21
 class KernelMap:
     """A map of the kernel's, driven through the bpf system call."""
 
-    def __init__(self, map_type: MapType, key_size: int, value_size: int, max_entries: int):
+    def __init__(self, map_type: MapType, key_size: int, value_size: int, max_entries: int,
+                 value_bytes: int):
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.libc.syscall.restype = ctypes.c_long
         attr = struct.pack("<5I", map_type, key_size, value_size, max_entries, 0).ljust(128, b"\0")
         self.fd = self._bpf(BPF_MAP_CREATE, attr)
         assert self.fd >= 0, f"BPF_MAP_CREATE failed: errno {-self.fd}"
-        self.value_size = value_size
+        self.value_size = value_bytes  # all CPUs' copies for per-CPU maps
 
     def _bpf(self, cmd: int, attr: bytes | ctypes.Array) -> int:
         buf = attr if isinstance(attr, ctypes.Array) else ctypes.create_string_buffer(attr, 128)
@@ -420,18 +421,20 @@ OPS = st.lists(st.tuples(st.sampled_from([BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_EL
                max_size=40)
 
 
-@pytest.mark.parametrize("map_type", [MapType.HASH, MapType.ARRAY, MapType.QUEUE, MapType.STACK])
+@pytest.mark.parametrize("map_type", [MapType.HASH, MapType.ARRAY, MapType.QUEUE, MapType.STACK,
+                                      MapType.PERCPU_ARRAY, MapType.PERCPU_HASH])
 @settings(max_examples=40, deadline=None)
 @given(ops=OPS)
 def test_maps_answer_as_the_kernel_does(kernel_bpf, map_type, ops):
     """The same operations on the kernel's map and ours give the same errors and values."""
     keyless = map_type in (MapType.QUEUE, MapType.STACK)
     key_size = 0 if keyless else 4
-    kernel = KernelMap(map_type, key_size, 8, 6)
-    try:
-        with Session.create(size=1 << 20) as s:
-            m = s.create_map("m", map_type, key_size, 8, 6)
+    with Session.create(size=1 << 20) as s:
+        m = s.create_map("m", map_type, key_size, 8, 6)
+        kernel = KernelMap(map_type, key_size, 8, 6, m.value_bytes)
+        try:
             for cmd, k, flags, value in ops:
+                value = bytes(b ^ c for c in range(m.value_bytes // 8) for b in value)
                 if cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM and not keyless:
                     continue          # the kernel's hash/array differ by version here
                 if keyless and cmd == BPF_MAP_DELETE_ELEM:
@@ -443,5 +446,5 @@ def test_maps_answer_as_the_kernel_does(kernel_bpf, map_type, ops):
                 assert got[0] == want[0], (cmd, k, flags)
                 if want[0] == 0 and cmd != BPF_MAP_UPDATE_ELEM and cmd != BPF_MAP_DELETE_ELEM:
                     assert got[1] == want[1]
-    finally:
-        kernel.close()
+        finally:
+            kernel.close()

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -42,6 +43,35 @@ static uint64_t self_start_time(void)
     return start;
 }
 
+/* Number of possible CPUs as libbpf counts them (highest index in
+ * /sys/devices/system/cpu/possible + 1): per-CPU values have that many copies, as
+ * the kernel's. Falls back to the configured CPUs. */
+static uint32_t possible_cpus(void)
+{
+    char buf[256];
+    FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    long highest = -1;
+    for (char *p = buf; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        if (v > highest)
+            highest = v;
+        p = end;
+        while (*p == '-' || *p == ',' || *p == '\n')
+            p++;
+    }
+    if (highest >= 0 && highest < 65536)
+        return (uint32_t)highest + 1;
+    int conf = get_nprocs_conf();
+    return conf > 0 ? (uint32_t)conf : 1;
+}
+
 static int valid_name(const char *name)
 {
     return name && name[0] == '/' && strlen(name) < 250 && !strchr(name + 1, '/');
@@ -76,8 +106,7 @@ BPFTIME_API void *bpftime_session_create(const char *name, uint64_t size, int *e
     s->header_size = (uint32_t)header;
     s->size = size;
     s->creator_pid = getpid();
-    int ncpus = get_nprocs_conf();
-    s->ncpus = ncpus > 0 ? (uint32_t)ncpus : 1;
+    s->ncpus = possible_cpus();
     s->creator_start = self_start_time();
     s->alloc_next = header;
     __atomic_store_n(&s->magic, BPFTIME_SESSION_MAGIC, __ATOMIC_RELEASE);
