@@ -27,6 +27,9 @@ static inline uint64_t bpftime_page_size(void)
 
 static inline uint64_t bpftime_align8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }
 
+/* A u64 that may alias any other type (word-wise copies of arbitrary data). */
+typedef uint64_t __attribute__((may_alias)) bpftime_word;
+
 /* Byte copy/fill loops: -fno-tree-loop-distribute-patterns (setup.py) keeps the
  * compiler from turning them back into calls to libc's SSE/AVX memcpy/memset. */
 static inline void bpftime_copy(void *dst, const void *src, size_t n)
@@ -35,7 +38,7 @@ static inline void bpftime_copy(void *dst, const void *src, size_t n)
     const unsigned char *s = src;
     if ((((uintptr_t)d | (uintptr_t)s | n) & 7) == 0) {
         for (size_t i = 0; i < n; i += 8)
-            *(uint64_t *)(d + i) = *(const uint64_t *)(s + i);
+            *(bpftime_word *)(d + i) = *(const bpftime_word *)(s + i);
         return;
     }
     for (size_t i = 0; i < n; i++)
@@ -47,7 +50,7 @@ static inline void bpftime_zero(void *dst, size_t n)
     unsigned char *d = dst;
     if ((((uintptr_t)d | n) & 7) == 0) {
         for (size_t i = 0; i < n; i += 8)
-            *(uint64_t *)(d + i) = 0;
+            *(bpftime_word *)(d + i) = 0;
         return;
     }
     for (size_t i = 0; i < n; i++)
