@@ -81,8 +81,12 @@ HELPER(trace_printk)
     uint64_t args[3] = {r3, r4, r5};
     if (r2 == 0)
         return ERR(EINVAL);
-    int64_t n = bpftime_safe_read_str(fmt, PTR(r1), r2 < FORMAT_MAX ? r2 : FORMAT_MAX);
-    if (n < 0 || (uint64_t)n > r2)
+    /* as the kernel: the format must end (NUL) within fmt_size bytes */
+    uint64_t cap = (r2 < FORMAT_MAX - 1 ? r2 : FORMAT_MAX - 1) + 1;
+    int64_t n = bpftime_safe_read_str(fmt, PTR(r1), cap);
+    if (n < 0)
+        return (uint64_t)n;
+    if ((uint64_t)n == cap)
         return ERR(EINVAL);
     int64_t len = bpftime_format(out, sizeof out, fmt, args, 3);
     if (len < 0)
