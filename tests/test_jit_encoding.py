@@ -147,3 +147,14 @@ def test_relative_references_resolve(tools):
     assert text == [("jne", hex(end)), ("jmp", hex(end)), ("call", "qword ptr [rip + 0xf3]"),
                     ("call", hex(end)), ("ret", "")]
     assert 0x100 - 13 == 0xf3  # 2-byte jne, 5-byte jmp: rip after the 6-byte call is 13
+
+
+def test_padding_nops_are_single_instructions(tools):
+    cs, _ = tools
+    for n in range(1, 10):
+        e = x86.Emitter()
+        e.nops(n)
+        assert disasm_one(cs, bytes(e.buf)).startswith("nop")
+    e = x86.Emitter()
+    e.nops(31)
+    assert len(e.buf) == 31 and all(i.mnemonic == "nop" for i in cs.disasm(bytes(e.buf), 0))

@@ -23,6 +23,11 @@ EXT_SHL, EXT_SHR, EXT_SAR = 4, 5, 7
 OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP, OP_TEST, OP_MOV = 0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x85, 0x89
 
 
+NOPS = (b"", b"\x90", b"\x66\x90", b"\x0f\x1f\x00", b"\x0f\x1f\x40\x00", b"\x0f\x1f\x44\x00\x00",
+        b"\x66\x0f\x1f\x44\x00\x00", b"\x0f\x1f\x80\x00\x00\x00\x00",
+        b"\x0f\x1f\x84\x00\x00\x00\x00\x00", b"\x66\x0f\x1f\x84\x00\x00\x00\x00\x00")
+
+
 @dataclass(frozen=True)
 class Mem:
     """[base + disp]."""
@@ -99,6 +104,13 @@ class Emitter:
                 self.buf += struct.pack("<b", disp)
             elif mod == 2:
                 self.buf += struct.pack("<i", disp)
+
+    def nops(self, n: int) -> None:
+        """n bytes of the recommended multi-byte NOPs."""
+        while n > 0:
+            k = min(n, len(NOPS) - 1)
+            self.buf += NOPS[k]
+            n -= k
 
     def imm(self, value: int, size: int) -> None:
         self.buf += (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
