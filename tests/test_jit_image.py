@@ -187,3 +187,30 @@ def test_image_maps_fail_cleanly_without_code() -> None:
     require_native_images()
     with pytest.raises(BpftimeError, match="cannot map"):
         LoadedImage(ProgramImage(b"", []), [])
+
+
+@pytest.mark.parametrize("with_tail_call", [False, True])
+def test_bpf_loop_calls_a_subprogram_from_native_code(native, with_tail_call) -> None:
+    """The runtime's bpf_loop calls the callback's address (lddw func) as a System V
+    function; with tail calls in the program the callback starts its own count."""
+    tail = "lddw %r2, map_idx(0)\nmov %r3, 0\ncall bpf_tail_call\n" if with_tail_call else ""
+    session, _ = native
+    progs = session.create_map("loop_progs", MapType.PROG_ARRAY, 4, 8, 1)
+    prog = load(f"""
+        stdw [%r10-8], 0
+        mov %r1, 10
+        lddw %r2, func(cb)
+        mov %r3, %r10
+        add %r3, -8
+        mov %r4, 0
+        call bpf_loop
+        ldxdw %r0, [%r10-8]
+        exit
+    cb:
+        ldxdw %r3, [%r2]
+        add %r3, %r1
+        stxdw [%r2], %r3
+        {tail}mov %r0, 0
+        exit""", native, [progs.handle])
+    with prog:
+        assert prog(0, 0) == sum(range(10))
