@@ -1,6 +1,7 @@
 /* The agent's attach and detach entrypoints, called by Frida inside a running
  * process (see agent_attach.h). */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -192,28 +193,68 @@ static void detach_locked(const char *name)
     free(at);
 }
 
-static void run_locked(void (*fn)(const char *), const char *data, int *stay_resident)
+static void run_locked(void (*fn)(const char *), const char *name)
 {
-    if (stay_resident)
-        *stay_resident = 1; /* the next attach reuses the library */
-    if (!valid_name(data)) {
-        fprintf(stderr, "bpftime agent: %s is not a session name\n", data ? data : "(null)");
+    if (!valid_name(name)) {
+        fprintf(stderr, "bpftime agent: %s is not a session name\n", name ? name : "(null)");
         return;
     }
     if (pthread_mutex_lock(&registry_lock) != 0)
         return;
-    fn(data);
+    fn(name);
     pthread_mutex_unlock(&registry_lock);
+}
+
+void bpftime_attach_session(const char *name)
+{
+    run_locked(attach_locked, name);
+}
+
+void bpftime_detach_session(const char *name)
+{
+    run_locked(detach_locked, name);
+}
+
+/* Runs in the private copy of this library Frida loads for each injection (outside
+ * the dynamic linker's list, without working thread-local storage): dlopen()s the
+ * library for real (the instance already there after LD_PRELOAD or an earlier
+ * attach, else a new one that stays) and calls `symbol` of that instance. */
+static void bootstrap(const char *data, const char *symbol, int *stay_resident)
+{
+    if (stay_resident)
+        *stay_resident = 0; /* this copy goes; the real instance stays */
+    char name[BPFTIME_NAME_LEN];
+    const char *space = data ? strchr(data, ' ') : NULL;
+    if (!space || (size_t)(space - data) >= sizeof name) {
+        fprintf(stderr, "bpftime agent: bad injection data\n");
+        return;
+    }
+    memcpy(name, data, (size_t)(space - data));
+    name[space - data] = 0;
+    void *lib = dlopen(space + 1, RTLD_NOW);
+    void (*fn)(const char *) = lib ? (void (*)(const char *))dlsym(lib, symbol) : NULL;
+    if (!fn) {
+        const char *why = dlerror();
+        int err = 0;
+        void *session = valid_name(name) ? bpftime_session_open(name, &err) : NULL;
+        struct bpftime_attach *record = session ? attach_record(session) : NULL;
+        if (record)
+            report(record, BPFTIME_ATTACH_FAILED, "cannot load the agent: %s", why ? why : "?");
+        if (session)
+            bpftime_session_close(session);
+        return;
+    }
+    fn(name); /* the handle is never closed: hooks and the next attach use it */
 }
 
 void bpftime_agent_attach(const char *data, int *stay_resident, void *unused)
 {
     (void)unused;
-    run_locked(attach_locked, data, stay_resident);
+    bootstrap(data, "bpftime_attach_session", stay_resident);
 }
 
 void bpftime_agent_detach(const char *data, int *stay_resident, void *unused)
 {
     (void)unused;
-    run_locked(detach_locked, data, stay_resident);
+    bootstrap(data, "bpftime_detach_session", stay_resident);
 }

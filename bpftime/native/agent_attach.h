@@ -8,7 +8,7 @@
  *                               (int3-first live patching, patch.c); the outcome is in
  *                               the "load" status as for `load`, and in state here;
  *   bpftime_agent_detach(NAME)  restores every patched byte of that session's hooks.
- * Both keep the library resident, so it serves the next attach. After a detach the
+ * The dlopen()ed library stays loaded, so it serves the next attach. After a detach the
  * session's mapping and its images stay mapped (retired): a thread may still be
  * running an extension, and trampolines are never unmapped either (patch.c).
  * The Python side of this layout is bpftime/inject/attach_records.py. */
@@ -42,8 +42,16 @@ struct bpftime_attach {
     char message[BPFTIME_ATTACH_MESSAGE];
 };
 
-/* Frida entrypoints: data is the session's name; *stay_resident is Frida's gboolean. */
+/* Frida entrypoints: data is "SESSION LIBRARY" (the session's name, then the path
+ * of this library); *stay_resident is Frida's gboolean. Frida loads a private copy
+ * of the library for every injection, outside the dynamic linker's list and without
+ * working thread-local storage, so these only dlopen() LIBRARY for real and call the
+ * functions below in that one instance, and let Frida unload the copy. */
 BPFTIME_API void bpftime_agent_attach(const char *data, int *stay_resident, void *unused);
 BPFTIME_API void bpftime_agent_detach(const char *data, int *stay_resident, void *unused);
+
+/* The work itself, in the dlopen()ed instance: install / remove session NAME. */
+BPFTIME_API void bpftime_attach_session(const char *name);
+BPFTIME_API void bpftime_detach_session(const char *name);
 
 #endif

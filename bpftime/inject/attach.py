@@ -1,0 +1,264 @@
+"""`bpftime attach PID`: the load path (verify, compile, plan, session) against a
+running process, the agent injected into it with Frida, events printed while it
+runs, and a clean detach at the end (or when `bpftime detach` asks from elsewhere)."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+from bpftime.inject.attach_errors import AttachError
+from bpftime.inject.attach_records import AttachRecord, AttachState, add_record, find_record
+from bpftime.inject.frida_inject import ATTACH_ENTRY, DETACH_ENTRY, Target, check_target, inject
+from bpftime.inject.prepare import LoadRequest, Prepared, prepare
+from bpftime.inject.records import State, Status
+from bpftime.inject.session_build import LoadSession, build_session
+from bpftime.runtime import Session, library_path
+from bpftime.runtime.session import SHM_DIR, is_stale, session_names
+
+POLL_SECONDS = 0.02
+AGENT_TIMEOUT = 10.0   # for the agent to report after an injection
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class AttachOptions:
+    detach_after: float | None = None   # seconds; None: until a signal or `bpftime detach`
+    dump_maps: Path | None = None
+    stats: bool = False                  # print the agent's reports to `err`
+    show_maps: bool = True
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+
+
+def attach_request(pid: int, target: Path, progs: tuple[str, ...] = (), attach: tuple[str, ...] = (),
+                   event_type: str | None = None) -> tuple[Target, LoadRequest]:
+    """The process `pid` (checked: it can be injected into) and the load request
+    for TARGET against its executable."""
+    proc = check_target(pid)
+    return proc, LoadRequest(target, proc.exe, progs, attach, event_type)
+
+
+def sessions_extending(pid: int) -> list[str]:
+    """Names of the sessions whose extensions run in process `pid` now: attached
+    ones, and a `bpftime load` session whose host it is."""
+    found = []
+    for name in session_names():
+        try:
+            session = Session.open(name)
+        except Exception:   # not ours, or going away
+            continue
+        try:
+            record = find_record(session)
+            if record is not None:
+                if record.pid == pid and record.state == AttachState.ATTACHED:
+                    found.append(name)
+                continue
+            status = _load_status(session)
+            if (status is not None and status.pid == pid and status.state == State.INSTALLED
+                    and not is_stale(session)):
+                found.append(name)
+        finally:
+            session.close()
+    return found
+
+
+def _load_status(session: Session) -> Status | None:
+    import ctypes
+
+    from bpftime.inject import records
+    from bpftime.runtime import ObjectKind
+
+    offset = session.find_object(ObjectKind.BLOB, records.LOAD_OBJECT)
+    if offset is None:
+        return None
+    raw = ctypes.string_at(session.address(offset + records.status_offset()), records.STATUS.size)
+    return Status.decode(raw)
+
+
+def _wait(target: Target, done: Callable[[], bool], what: str, timeout: float = AGENT_TIMEOUT) -> None:
+    """Poll `done` until it holds; AttachError if the process ends or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if not target.alive():
+            raise AttachError(f"process {target.pid}: it exited during {what}")
+        if time.monotonic() > deadline:
+            raise AttachError(f"process {target.pid}: the agent did not report {what} within "
+                              f"{timeout:g} s")
+        time.sleep(0.002)
+
+
+@dataclass
+class Attachment:
+    """A session attached to a running process; `detach()` takes it out again,
+    `close()` removes the session."""
+
+    target: Target
+    live: LoadSession
+    record_offset: int
+    started: float              # time.monotonic() when the attach began
+    attached: float = 0.0       # … when the agent reported its hooks installed
+
+    @property
+    def name(self) -> str:
+        return self.live.session.name
+
+    def record(self) -> AttachRecord:
+        return AttachRecord.read(self.live.session, self.record_offset)
+
+    def hits(self) -> list[int]:
+        """Hits of each (entry, extension) pair so far, in plan order."""
+        return self.record().hits(self.live.session)
+
+    def detach(self, timeout: float = AGENT_TIMEOUT) -> AttachRecord:
+        """Restore every patched byte in the process (nothing to do once it has
+        exited or another command detached it): the agent's final report."""
+        record = self.record()
+        if record.state == AttachState.ATTACHED and self.target.alive():
+            record = detach_session(self.target, self.live.session, self.record_offset, timeout)
+        return record
+
+    def close(self) -> None:
+        self.live.destroy()
+
+
+def _share_with(target: Target, session: Session) -> None:
+    """Let the target's user open the session (it is created 0600 for ours)."""
+    if target.uid != os.geteuid():
+        os.chown(SHM_DIR / session.name.lstrip("/"), target.uid, target.gid)
+
+
+def attach_prepared(target: Target, prepared: Prepared, timeout: float = AGENT_TIMEOUT) -> Attachment:
+    """A session for `prepared`, its agent injected into `target` and its hooks in
+    place. AttachError (and nothing left patched or behind) when that fails."""
+    started = time.monotonic()
+    taken = sessions_extending(target.pid)
+    if taken:
+        raise AttachError(f"process {target.pid} is already extended by session {taken[0]}: "
+                          f"bpftime detach {target.pid} first")
+    live = build_session(prepared)
+    try:
+        n_hits = sum(len(h.programs) for h in prepared.hooks)
+        offset = add_record(live.session, n_hits)
+        _share_with(target, live.session)
+        att = Attachment(target, live, offset, started)
+        inject(target, library_path(), ATTACH_ENTRY, f"{live.session.name} {library_path()}")
+        try:
+            _wait(target, lambda: att.record().state != AttachState.PENDING, "the attach", timeout)
+        except AttachError:
+            if target.alive():   # late after all: make sure nothing stays patched
+                detach_session(target, live.session, offset, timeout)
+            raise
+        record = att.record()
+        if record.state != AttachState.ATTACHED:
+            raise AttachError(f"process {target.pid}: {record.message}; nothing was patched")
+        att.attached = time.monotonic()
+        return att
+    except BaseException:
+        live.destroy()
+        raise
+
+
+def attach(pid: int, request: LoadRequest | None = None, target: Path | None = None,
+           timeout: float = AGENT_TIMEOUT) -> Attachment:
+    """Python API: attach TARGET's extensions (or `request`'s) to process `pid`."""
+    if request is None:
+        if target is None:
+            raise ValueError("attach needs a request or a target")
+        proc, request = attach_request(pid, target)
+    else:
+        proc = check_target(pid)
+    return attach_prepared(proc, prepare(request, pid), timeout)
+
+
+def detach_session(target: Target, session: Session, offset: int,
+                   timeout: float = AGENT_TIMEOUT) -> AttachRecord:
+    """Ask the agent in `target` to take `session`'s hooks out; its report. A
+    process that exits meanwhile has nothing left to restore."""
+    inject(target, library_path(), DETACH_ENTRY, f"{session.name} {library_path()}")
+
+    def reported() -> bool:
+        return AttachRecord.read(session, offset).state != AttachState.ATTACHED
+
+    try:
+        _wait(target, reported, "the detach", timeout)
+    except AttachError:
+        if target.alive():
+            raise
+    record = AttachRecord.read(session, offset)
+    if record.state == AttachState.FAILED:
+        raise AttachError(f"process {target.pid}: detach: {record.message}")
+    return record
+
+
+class _StopSignals:
+    """SIGINT, SIGTERM and SIGHUP noted instead of ending the command (whichever
+    thread the kernel hands them to, Python runs the handler in the main one)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.previous = {s: signal.signal(s, self._note) for s in STOP_SIGNALS}
+
+    def _note(self, signo: int, frame: object) -> None:
+        self.received = signo
+
+    def restore(self) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+def run_attached(att: Attachment, event_type, opts: AttachOptions) -> int:
+    """The foreground of `bpftime attach`: print what the extensions send until a
+    signal, --detach-after, `bpftime detach` or the end of the process; detach;
+    show the maps. 0 once every patched byte is restored (or the process ended)."""
+    from bpftime.inject.launch import EventPump, LaunchOptions, report_maps
+
+    lopts = LaunchOptions(dump_maps=opts.dump_maps, stats=opts.stats, show_maps=opts.show_maps,
+                          out=opts.out, err=opts.err)
+    pump = EventPump(att.live, event_type, lopts)
+    pid = att.target.pid
+    opts.err.write(f"bpftime: attached to process {pid} ({att.target.exe.name}): "
+                   f"{att.record().message} in {(att.attached - att.started) * 1e3:.0f} ms; "
+                   f"Ctrl-C or bpftime detach {pid} detaches\n")
+    opts.err.flush()
+    stop = _StopSignals()
+    deadline = None if opts.detach_after is None else time.monotonic() + opts.detach_after
+    try:
+        why = None
+        while why is None:
+            time.sleep(POLL_SECONDS)
+            pump.pump()
+            if stop.received is not None:
+                why = signal.Signals(stop.received).name
+            elif deadline is not None and time.monotonic() >= deadline:
+                why = f"--detach-after {opts.detach_after:g}"
+            elif not att.target.alive():
+                why = "exited"
+            elif att.record().state != AttachState.ATTACHED:
+                why = "detached"
+        code = 0
+        if why == "exited":
+            opts.err.write(f"bpftime: process {pid} exited; its extensions ended with it\n")
+        elif why == "detached":
+            opts.err.write(f"bpftime: process {pid}: detached by another command "
+                           f"({att.record().message})\n")
+        else:
+            try:
+                record = att.detach()
+                opts.err.write(f"bpftime: detached from process {pid} ({why}): {record.message}, "
+                               f"every patched byte restored\n")
+            except AttachError as err:
+                opts.err.write(f"bpftime: error: {err}\n")
+                code = 1
+        pump.pump()
+        for problem in pump.finish():
+            opts.err.write(f"bpftime: warning: {problem}\n")
+        opts.err.flush()
+        report_maps(att.live, lopts)
+        return code
+    finally:
+        stop.restore()
