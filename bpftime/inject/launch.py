@@ -106,12 +106,18 @@ def launch(req: LoadRequest, args: list[str], opts: LaunchOptions) -> int:
             host.finish()
         for problem in pump.finish():
             opts.err.write(f"bpftime: warning: {problem}\n")
-        views = [MapView(sm.map, sm.definition, sm.obj.btf) for sm in live.maps]
-        if opts.dump_maps is not None:   # the host is gone: queues and stacks may be emptied
-            opts.dump_maps.write_text(json.dumps(to_json(views, consume=True), indent=1) + "\n")
-        if opts.show_maps and views:
-            opts.out.write(to_text(views) + "\n")
-            opts.out.flush()
+        report_maps(live, opts)
         return host.status if host.status is not None else 1
     finally:
         live.destroy()
+
+
+def report_maps(live: LoadSession, opts: LaunchOptions) -> None:
+    """Once the extensions have stopped: every map dumped to `opts.dump_maps` as JSON
+    and shown on `opts.out` (when `opts.show_maps`). Shared by load and attach."""
+    views = [MapView(sm.map, sm.definition, sm.obj.btf) for sm in live.maps]
+    if opts.dump_maps is not None:   # the host is gone: queues and stacks may be emptied
+        opts.dump_maps.write_text(json.dumps(to_json(views, consume=True), indent=1) + "\n")
+    if opts.show_maps and views:
+        opts.out.write(to_text(views) + "\n")
+        opts.out.flush()
