@@ -118,7 +118,13 @@ def test_host_environment_is_left_as_found(tmp_path, example):
     proc, _ = load_dump(tmp_path, str(example("malloc_free")), "--", "/usr/bin/env")
     assert proc.returncode == 0, proc.stderr
     assert "BPFTIME_SESSION" not in proc.stdout
-    assert "_native" not in proc.stdout        # the agent took itself out of LD_PRELOAD
+    assert "LD_PRELOAD" not in proc.stdout      # the agent took itself out, and it was alone
+    libm = "/usr/lib/x86_64-linux-gnu/libm.so.6"
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "load", str(example("malloc_free")),
+                           "--", "/usr/bin/env"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "LD_PRELOAD": libm})
+    assert proc.returncode == 0, proc.stderr
+    assert f"LD_PRELOAD={libm}\n" in proc.stdout       # the user's own preload stays
 
 
 def test_ring_buffer_events_decoded_through_btf(tmp_path, demo, example):

@@ -42,7 +42,8 @@ static int64_t main_program_bias(void)
 static uint64_t now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -56,7 +57,9 @@ static void report(struct bpftime_load *load, int32_t state, const char *fmt, ..
 }
 
 /* Removes the agent's own path from LD_PRELOAD (and the variable if that empties
- * it), so that programs the host starts are not extended. */
+ * it), so that programs the host starts are not extended. A list too long to copy
+ * is left as it is (children then load an agent that, without a session, does
+ * nothing). */
 static void forget_preload(void)
 {
     const char *list = getenv("LD_PRELOAD");
@@ -69,7 +72,9 @@ static void forget_preload(void)
     while (*p) {
         size_t len = strcspn(p, " :");
         int ours = len == strlen(self.dli_fname) && strncmp(p, self.dli_fname, len) == 0;
-        if (len && !ours && used + len + 1 < sizeof kept) {
+        if (len && !ours) {
+            if (used + len + 2 > sizeof kept)
+                return;
             if (used)
                 kept[used++] = ' ';
             memcpy(kept + used, p, len);
@@ -79,10 +84,11 @@ static void forget_preload(void)
         p += strspn(p, " :");
     }
     kept[used] = 0;
+    /* On failure (ENOMEM) the variable keeps its old value: harmless, see above. */
     if (used)
-        setenv("LD_PRELOAD", kept, 1);
+        (void)setenv("LD_PRELOAD", kept, 1);
     else
-        unsetenv("LD_PRELOAD");
+        (void)unsetenv("LD_PRELOAD");
 }
 
 static int in_session(const struct bpftime_loader *l, uint64_t off, uint64_t len)
