@@ -60,7 +60,7 @@ class Targets:
 
     def reset(self) -> None:
         for counter in ("hits", "ret_hits", "ret_sum", "last_ip", "last_func_ip", "last_session", "last_di", "last_si",
-                        "last_sp_ok", "misaligned"):
+                        "last_sp_ok", "last_ret", "misaligned"):
             self.var(counter).value = 0
         self.var("bump_calls", ctypes.c_int).value = 0
         self.var("global_value", ctypes.c_int).value = 0
@@ -129,7 +129,10 @@ def test_context_is_pt_regs_at_the_entry(t):
     session = ctypes.create_string_buffer(64)  # stands for a session mapping
     t.hooks.set_session(ctypes.addressof(session))
     t.hook("add_global", entry_progs=["record_prog"])
-    assert t.lib.add_global(11, 22) == 33
+    assert t.lib.call_add_global(11, 22) == 33
+    caller = t.entry("call_add_global")
+    start = t.addr("call_add_global")
+    assert start < t.var("last_ret").value < start + caller.func_size  # regs->sp: the return slot
     assert t.var("last_ip").value == t.addr("add_global")
     assert t.var("last_func_ip").value == t.addr("add_global")  # bpf_get_func_ip
     assert t.var("last_session").value == ctypes.addressof(session)
@@ -333,7 +336,8 @@ def test_ns_per_hit(t, capsys):
 @pytest.mark.parametrize("pie", [True, False], ids=["pie", "no-pie"])
 def test_agent_style_install_in_a_host_executable(tmp_path, pie):
     """A plan made from the file, applied inside another process to its main program
-    (PIE or not) at bias + vaddr, exactly as the agent applies the session's plans."""
+    (PIE or not) at bias + vaddr, exactly as the agent applies the session's plans; the
+    host's own SIGTRAP handler still gets the host's own int3."""
     host = agent_host(HERE / "build", pie)
     entry = Resolver(host).resolve("work")
     plan = plan_hook(entry)
@@ -342,4 +346,4 @@ def test_agent_style_install_in_a_host_executable(tmp_path, pie):
     proc = subprocess.run([str(host), library()._name, str(plan_file), entry.module, "4", "50000"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["hits=200000", "wrong=0", "restored=1"]
+    assert proc.stdout.split() == ["hits=200000", "wrong=0", "restored=1", "foreign_traps=1"]

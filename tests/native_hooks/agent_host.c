@@ -1,9 +1,12 @@
 /* A host that applies one hook plan to its own executable the way the agent does:
  * dlopen the native library, find the module's bias, install, count, remove.
  * usage: agent_host NATIVE_LIB PLAN_FILE MODULE_PATH THREADS CALLS
- * prints: "hits=N wrong=N restored=0|1" */
+ * prints: "hits=N wrong=N restored=0|1 foreign_traps=N"
+ * The host has its own SIGTRAP handler, installed before the hook: an int3 of the
+ * host's own must still reach it (the agent's handler passes on what is not its). */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,15 @@ static uint64_t count(void *ctx)
     (void)ctx;
     __atomic_fetch_add(&hits, 1, __ATOMIC_RELAXED);
     return 0;
+}
+
+static volatile sig_atomic_t foreign_traps;
+static void on_trap(int sig, siginfo_t *info, void *ctx)
+{
+    (void)sig;
+    (void)info;
+    (void)ctx;
+    foreign_traps++;
 }
 
 static long calls;
@@ -45,6 +57,13 @@ static void *need(void *lib, const char *name)
 int main(int argc, char **argv)
 {
     if (argc != 6)
+        return 2;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_trap;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTRAP, &sa, NULL) != 0)
         return 2;
     void *lib = dlopen(argv[1], RTLD_NOW);
     FILE *f = fopen(argv[2], "rb");
@@ -93,11 +112,13 @@ int main(int argc, char **argv)
         pthread_join(tid[i], NULL);
         total += wrong[i];
     }
+    __asm__ volatile("int3"); /* the host's own breakpoint, while hooks are installed */
     if (remove_hook(set, id, err, sizeof(err)) != 0) {
         fprintf(stderr, "agent_host: %s\n", err);
         return 2;
     }
     const unsigned char *original = plan + sizeof(h) + h.module_len;
-    printf("hits=%lu wrong=%ld restored=%d\n", hits, total, memcmp(entry, original, h.patch_len) == 0);
+    printf("hits=%lu wrong=%ld restored=%d foreign_traps=%d\n", hits, total,
+           memcmp(entry, original, h.patch_len) == 0, (int)foreign_traps);
     return 0;
 }

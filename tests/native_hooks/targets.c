@@ -48,7 +48,7 @@ __attribute__((noinline)) int bench_target(int a, int b) { return a + b; }
 uint64_t hits;          /* entry programs */
 uint64_t ret_hits;      /* return programs */
 uint64_t ret_sum;       /* sum of regs->ax seen at return */
-uint64_t last_ip, last_func_ip, last_session, last_di, last_si, last_sp_ok;
+uint64_t last_ip, last_func_ip, last_session, last_di, last_si, last_sp_ok, last_ret;
 void **(*invocation_fn)(void); /* bpftime_invocation(): its first field is the session */
 /* the runtime's helpers (bpftime_helper_override_return, _get_func_ip), set by the test */
 typedef uint64_t (*helper_fn)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
@@ -84,8 +84,8 @@ uint64_t record_prog(void *ctx)
     last_session = (uint64_t)*invocation_fn();
     last_di = r->di;
     last_si = r->si;
-    /* sp points at the return address, which lies inside this library's caller */
-    last_sp_ok = *(uint64_t *)r->sp != 0 && r->cs == 0x33 && r->ss == 0x2b;
+    last_ret = *(uint64_t *)r->sp; /* sp: the caller's rsp at entry, at the return address */
+    last_sp_ok = r->cs == 0x33 && r->ss == 0x2b;
     return 0;
 }
 
@@ -107,6 +107,13 @@ uint64_t ret_prog(void *ctx)
 }
 
 /* ---- drivers ---- */
+/* Calls add_global once from a known place (the return address lands in here). */
+__attribute__((noinline, optimize("no-optimize-sibling-calls"))) int call_add_global(int a, int b)
+{
+    int (*volatile fn)(int, int) = add_global;
+    return fn(a, b);
+}
+
 typedef int (*binop)(int, int);
 typedef long (*unop)(long);
 
