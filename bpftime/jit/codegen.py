@@ -214,6 +214,7 @@ class _Codegen:
         self.helper_available = helper_available
         self.short = short or set()
         self.measuring = short is None
+        self.fn = analysis.functions[0]  # the function being emitted
         self.e = x86.Emitter()
         self.labels: dict[object, int] = {}
         self.slots: dict[Slot, int] = {}
@@ -259,7 +260,11 @@ class _Codegen:
                 if pc in self.a.loop_heads:
                     self.align_loop()
                 self.label(("i", pc))
-                pc += self.fused(pc) or self.emit(pc, self.insns[pc]) or self.insns[pc].slots
+                consumed = self.fused(pc)
+                if not consumed:
+                    self.emit(pc, self.insns[pc])
+                    consumed = self.insns[pc].slots
+                pc += consumed
 
     def align_loop(self) -> None:
         """Pad to LOOP_ALIGN with NOPs. The measuring pass pads the maximum, so that

@@ -11,6 +11,7 @@ import ctypes
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from bpftime.jit import x86
 from bpftime.jit.errors import LinkError
@@ -118,10 +119,6 @@ class _RepeatLoop:
         self.fn = REPEAT(self.image.entry)
 
 
-_LOOP: list[_RepeatLoop] = []
-
-
+@lru_cache(maxsize=1)
 def _repeat_loop() -> _RepeatLoop:
-    if not _LOOP:
-        _LOOP.append(_RepeatLoop())
-    return _LOOP[0]
+    return _RepeatLoop()
