@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from bpftime.inject.attach_errors import AttachError
-from bpftime.inject.attach_records import AttachRecord, AttachState, add_record, find_record
+from bpftime.inject.attach_list import session_running_in
+from bpftime.inject.attach_records import AttachRecord, AttachState, add_record
 from bpftime.inject.frida_inject import ATTACH_ENTRY, DETACH_ENTRY, Target, check_target, inject
 from bpftime.inject.prepare import LoadRequest, Prepared, prepare
-from bpftime.inject.records import State, Status
 from bpftime.inject.session_build import LoadSession, build_session
 from bpftime.runtime import Session, library_path
-from bpftime.runtime.session import SHM_DIR, is_stale, session_names
+from bpftime.runtime.session import SHM_DIR
 
 POLL_SECONDS = 0.02
 AGENT_TIMEOUT = 10.0   # for the agent to report after an injection
@@ -41,43 +41,6 @@ def attach_request(pid: int, target: Path, progs: tuple[str, ...] = (), attach: 
     for TARGET against its executable."""
     proc = check_target(pid)
     return proc, LoadRequest(target, proc.exe, progs, attach, event_type)
-
-
-def sessions_extending(pid: int) -> list[str]:
-    """Names of the sessions whose extensions run in process `pid` now: attached
-    ones, and a `bpftime load` session whose host it is."""
-    found = []
-    for name in session_names():
-        try:
-            session = Session.open(name)
-        except Exception:   # not ours, or going away
-            continue
-        try:
-            record = find_record(session)
-            if record is not None:
-                if record.pid == pid and record.state == AttachState.ATTACHED:
-                    found.append(name)
-                continue
-            status = _load_status(session)
-            if (status is not None and status.pid == pid and status.state == State.INSTALLED
-                    and not is_stale(session)):
-                found.append(name)
-        finally:
-            session.close()
-    return found
-
-
-def _load_status(session: Session) -> Status | None:
-    import ctypes
-
-    from bpftime.inject import records
-    from bpftime.runtime import ObjectKind
-
-    offset = session.find_object(ObjectKind.BLOB, records.LOAD_OBJECT)
-    if offset is None:
-        return None
-    raw = ctypes.string_at(session.address(offset + records.status_offset()), records.STATUS.size)
-    return Status.decode(raw)
 
 
 def _wait(target: Target, done: Callable[[], bool], what: str, timeout: float = AGENT_TIMEOUT) -> None:
@@ -136,10 +99,12 @@ def attach_prepared(target: Target, prepared: Prepared, timeout: float = AGENT_T
     """A session for `prepared`, its agent injected into `target` and its hooks in
     place. AttachError (and nothing left patched or behind) when that fails."""
     started = time.monotonic()
-    taken = sessions_extending(target.pid)
-    if taken:
-        raise AttachError(f"process {target.pid} is already extended by session {taken[0]}: "
-                          f"bpftime detach {target.pid} first")
+    taken = session_running_in(target.pid)
+    if taken is not None:
+        hint = (f"bpftime detach {target.pid} first" if taken.kind == "attach" else
+                "it was started by bpftime load; its extensions end with it")
+        raise AttachError(f"process {target.pid} already runs the extensions of session "
+                          f"{taken.name} ({taken.kind}): {hint}")
     live = build_session(prepared)
     try:
         n_hits = sum(len(h.programs) for h in prepared.hooks)
