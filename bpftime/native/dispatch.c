@@ -40,8 +40,11 @@ static pthread_key_t shadow_key;
 static pthread_once_t shadow_once = PTHREAD_ONCE_INIT;
 static int shadow_key_ok;
 
+/* Key destructor, run by the exiting thread itself: hooked calls made by later
+ * destructors (free, say) start a fresh shadow stack instead of using this one. */
 static void shadow_release(void *stack)
 {
+    tls_shadow = NULL;
     munmap(stack, sizeof(struct shadow_stack));
 }
 
