@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -62,11 +63,14 @@ def test_prologues_endbr64_push_and_rip_relative(tmp_path, demo, example, opt, p
     assert maps["hits"] == [{"key": 0, "value": 5000}]
 
 
-def test_trace_printk_lines_are_printed(tmp_path, demo, example):
-    proc, _ = load_dump(tmp_path, str(example("counter")), "--", str(demo()), "count", "10", "1")
+def test_trace_printk_lines_and_the_agents_report(tmp_path, demo, example):
+    proc, _ = load_dump(tmp_path, str(example("counter")), "--stats", "--", str(demo()),
+                        "count", "10", "1")
     assert proc.returncode == 0, proc.stderr
     line = next(l for l in proc.stdout.splitlines() if l.startswith("demo_target(0)"))
     assert line.endswith("hit 1")
+    assert re.search(r"agent in process \d+: 1 images mapped, 1 hooks applied in [0-9.]+ ms",
+                     proc.stderr), proc.stderr
 
 
 def test_uretprobe_histogram_counts_every_return(tmp_path, demo, example):
