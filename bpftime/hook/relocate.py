@@ -40,8 +40,10 @@ class Reloc:
     pc: int = 0
 
     def shifted(self, by: int) -> "Reloc":
+        """The same relocation for code moved `by` bytes later in the trampoline."""
         addend = self.addend + by if self.target == Target.TRAMP else self.addend
-        return Reloc(self.offset + by, self.kind, self.target, addend, self.pc + by)
+        pc = self.pc + by if self.kind == RelocKind.REL32 else 0
+        return Reloc(self.offset + by, self.kind, self.target, addend, pc)
 
 
 @dataclass(frozen=True)
