@@ -392,3 +392,42 @@ def test_deployment_links_host_functions_and_variables(host_binary):
     assert f"calls=2000 sum=2006995 status={200 * (2000 - refused) + 403 * refused}" in proc.stdout
     assert maps["per_status"] == [{"key": 200, "value": 2000}]    # counted before the rewrite
     assert 0 < maps["last_counter"][0]["value"] < 2000            # demo_counter, read live
+
+
+def test_ctrl_c_at_a_terminal_reaches_the_host_once(example):
+    """^C typed at the terminal goes to the whole foreground process group: the host
+    gets it from the terminal, and the command must not send it a second one."""
+    import pty
+
+    script = ("import signal, time\n"
+              "n = [0]\n"
+              "signal.signal(signal.SIGINT, lambda *a: n.__setitem__(0, n[0] + 1))\n"
+              "print('ready', flush=True)\n"
+              "while not n[0]: time.sleep(0.01)\n"
+              "time.sleep(0.5)\n"
+              "print('sigints', n[0], flush=True)\n")
+    argv = [sys.executable, "-m", "cli.main", "load", str(example("malloc_free")), "--",
+            os.path.realpath(sys.executable), "-c", script]
+    pid, fd = pty.fork()
+    if pid == 0:   # the child: a new session with the pty as its terminal
+        os.chdir(REPO)
+        os.execv(argv[0], argv)
+    output = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"ready" not in output and time.monotonic() < deadline:
+            output += os.read(fd, 4096)
+        os.write(fd, b"\x03")
+        while time.monotonic() < deadline:   # to the end: EIO once the command has exited
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert b"sigints 1" in output, output.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0
