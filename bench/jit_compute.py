@@ -15,6 +15,7 @@ time of a 1,000-instruction program. Not a test: numbers are noisy on a busy mac
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import random
@@ -77,13 +78,16 @@ def verifier_verdict(obj: Path) -> str | None:
 
 
 def run_interp(obj: Path, data: bytes, repeat: int) -> tuple[int, float]:
-    """The interp engine, run until `repeat` runs or INTERP_BUDGET_NS of CPU time."""
+    """The interp engine, run until `repeat` runs or INTERP_BUDGET_NS of CPU time:
+    (r0 of the first run, on a fresh load; mean ns per run)."""
     executor = ENGINES["interp"](load_runnable(obj, mem=data))
-    result, runs, t0 = 0, 0, time.thread_time_ns()
-    while runs < repeat and (runs == 0 or time.thread_time_ns() - t0 < INTERP_BUDGET_NS):
-        result, _ = executor(data)
+    t0 = time.thread_time_ns()
+    first, _ = executor(data)
+    runs = 1
+    while runs < repeat and time.thread_time_ns() - t0 < INTERP_BUDGET_NS:
+        executor(data)
         runs += 1
-    return result, (time.thread_time_ns() - t0) / runs
+    return first, (time.thread_time_ns() - t0) / runs
 
 
 class Kernel:
@@ -180,10 +184,43 @@ def geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else math.nan
 
 
+@dataclasses.dataclass
+class Row:
+    """One program's measurements; `kernel` is ns per run, or why there is none."""
+
+    name: str
+    r0: int
+    interp_r0: int
+    interp_ns: float
+    jit_ns: float
+    kernel: float | str = "-"
+    kernel_r0: int | None = None
+
+    @property
+    def agree(self) -> bool:
+        return self.interp_r0 == self.r0 and self.kernel_r0 in (None, self.r0 & 0xFFFFFFFF)
+
+
+def measure(name: str, obj: Path, data: bytes, data_file: Path, kernel: Kernel,
+            repeat: int, rounds: int) -> Row:
+    """Correctness first (one run each on a fresh load, so maps start empty), then
+    timed rounds alternating the JIT and the kernel so that both see the same load."""
+    row = Row(name, run_jit(obj, data, 1)[0], *run_interp(obj, data, repeat), jit_ns=math.inf)
+    if not kernel.reason:
+        first = kernel.run(obj, data_file, 1)
+        row.kernel, row.kernel_r0 = (first, None) if isinstance(first, str) else (math.inf, first[0])
+    for _ in range(rounds):
+        row.jit_ns = min(row.jit_ns, run_jit(obj, data, repeat)[1])
+        if isinstance(row.kernel, float):
+            timed = kernel.run(obj, data_file, repeat)
+            row.kernel = timed if isinstance(timed, str) else min(row.kernel, timed[1])
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2000, help="runs per program for jit and kernel")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="timed rounds of --repeat runs for jit and kernel; the best is kept")
     parser.add_argument("--programs", help="comma-separated names (default: all)")
     parser.add_argument("--verify", action="store_true",
@@ -194,8 +231,8 @@ def main() -> int:
         wanted = set(args.programs.split(","))
         sources = [s for s in sources if s.name.removesuffix(".bpf.c") in wanted]
     data = packet()
-    data_file = BUILD / "packet.bin"
     BUILD.mkdir(exist_ok=True)
+    data_file = BUILD / "packet.bin"
     data_file.write_bytes(data)
     kernel = Kernel()
     if kernel.reason:
@@ -206,36 +243,23 @@ def main() -> int:
           f"{'jit/kernel':>10} {'interp/jit':>10}  r0")
     try:
         for source in sources:
-            obj = build(source)
             name = source.name.removesuffix(".bpf.c")
-            # correctness: one run each on a fresh load (maps start empty)
+            obj = build(source)
             try:
-                r_jit, _ = run_jit(obj, data, 1)
-                r_interp, _ = run_interp(obj, data, 1)
-                t_jit = min(run_jit(obj, data, args.repeat)[1] for _ in range(args.rounds))
-                _, t_interp = run_interp(obj, data, args.repeat)
+                row = measure(name, obj, data, data_file, kernel, args.repeat, args.rounds)
             except BpftimeError as err:
                 print(f"{name:<12} refused by bpftime: {err}")
                 continue
-            agree = r_interp == r_jit
-            k_text, ratio_text = "-", "-"
-            if not kernel.reason:
-                first = kernel.run(obj, data_file, 1)
-                rounds = [kernel.run(obj, data_file, args.repeat) for _ in range(args.rounds)]
-                failed = [r for r in [first, *rounds] if isinstance(r, str)]
-                if failed:
-                    k_text = str(failed[0])[:40]
-                else:
-                    agree = agree and first[0] == r_jit & 0xFFFFFFFF
-                    t_kernel = min(r[1] for r in rounds if not isinstance(r, str))
-                    k_text = f"{t_kernel:.0f}"
-                    jit_kernel.append(t_jit / t_kernel)
-                    ratio_text = f"{jit_kernel[-1]:.2f}"
             if args.verify:
                 verdicts[name] = verifier_verdict(obj)
-            interp_jit.append(t_interp / t_jit)
-            print(f"{name:<12} {t_interp:>12.0f} {t_jit:>10.0f} {k_text:>10} {ratio_text:>10} "
-                  f"{interp_jit[-1]:>10.0f}  {r_jit:#x}{'' if agree else '  MISMATCH (interp ' + hex(r_interp) + ')'}")
+            interp_jit.append(row.interp_ns / row.jit_ns)
+            k_text, ratio_text = str(row.kernel)[:40], "-"
+            if isinstance(row.kernel, float):
+                jit_kernel.append(row.jit_ns / row.kernel)
+                k_text, ratio_text = f"{row.kernel:.0f}", f"{jit_kernel[-1]:.2f}"
+            mismatch = "" if row.agree else f"  MISMATCH (interp {row.interp_r0:#x}, kernel {row.kernel_r0})"
+            print(f"{name:<12} {row.interp_ns:>12.0f} {row.jit_ns:>10.0f} {k_text:>10} {ratio_text:>10} "
+                  f"{interp_jit[-1]:>10.0f}  {row.r0:#x}{mismatch}")
     finally:
         kernel.close()
     print(f"geometric mean: jit/kernel {geomean(jit_kernel):.2f} (below 1: the JIT is faster), "
