@@ -1,0 +1,148 @@
+"""Bad input to bpftime attach / detach: each is one line on stderr (no traceback),
+exit code 1, and the target process is left unpatched and running."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from test_attach_host import SOURCE, LoopHost, build_loop_host, loop_build  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def counter(bpf_object) -> Path:
+    return bpf_object("counter")
+
+
+def run(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "cli.main", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+
+
+def one_line_error(proc: subprocess.CompletedProcess, *words: str, code: int = 1) -> str:
+    """Exit code 1 for a process that cannot be extended, 2 for malformed input."""
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bpftime: error: "), proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    return lines[0]
+
+
+def attach_args(pid: int, counter: Path, entry: str) -> tuple[str, ...]:
+    return ("attach", str(pid), str(counter), "--prog", "count_any", "--attach",
+            f"count_any=uprobe:{entry}", "--detach-after", "0.2")
+
+
+def test_no_such_process(counter):
+    pid = 4_000_000   # above the largest pid_max
+    one_line_error(run(*attach_args(pid, counter, "libc.so.6:labs")), f"process {pid}",
+                   "no such process")
+
+
+def test_zombie(counter):
+    child = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        one_line_error(run(*attach_args(child.pid, counter, "libc.so.6:labs")), "zombie")
+    finally:
+        child.wait()
+
+
+def test_process_of_another_user_without_cap_sys_ptrace(counter):
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run a host as another user")
+    host = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             "sleep", "30"])
+    try:
+        time.sleep(0.2)
+        drop = ("setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace")
+        line = one_line_error(run(*attach_args(host.pid, counter, "libc.so.6:labs"), prefix=drop),
+                              "may not be traced", "uid 65534", "CAP_SYS_PTRACE")
+        assert host.poll() is None, line
+    finally:
+        host.kill()
+        host.wait()
+
+
+def test_process_that_exits_during_attach(counter):
+    """The process passes the checks, then ends before the agent is in: a clear
+    error, and no session is left behind."""
+    from bpftime.inject.attach import attach_prepared, attach_request
+    from bpftime.inject.attach_errors import AttachError
+    from bpftime.inject.prepare import prepare
+    from bpftime.runtime.session import session_names
+
+    before = set(session_names())
+    host = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.1)
+        proc, req = attach_request(host.pid, counter, ("count_any",),
+                                   ("count_any=uprobe:libc.so.6:labs",))
+        prepared = prepare(req, host.pid)
+        host.kill()
+        host.wait()
+        with pytest.raises(AttachError, match=f"process {host.pid}: it exited during attach"):
+            attach_prepared(proc, prepared)
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait()
+    assert set(session_names()) <= before
+
+
+def test_statically_linked_process_is_refused(counter, tmp_path):
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed")
+    src = tmp_path / "static.c"
+    src.write_text("#include <unistd.h>\nint main(void){ for (;;) pause(); }\n")
+    exe = tmp_path / "static"
+    build = subprocess.run([gcc, "-static", "-O2", str(src), "-o", str(exe)], capture_output=True)
+    if build.returncode:
+        pytest.skip("no static libc to link against")
+    host = subprocess.Popen([str(exe)])
+    try:
+        time.sleep(0.1)
+        one_line_error(run(*attach_args(host.pid, counter, f"{exe}:main")), "statically linked")
+        assert host.poll() is None
+    finally:
+        host.kill()
+        host.wait()
+
+
+def test_stripped_host_names_fail_clearly_and_libc_still_works(counter, loop_build):
+    exe = loop_build / "loop_host-stripped"
+    shutil.copy(build_loop_host(loop_build), exe)
+    if shutil.which("strip") is None:
+        pytest.skip("strip is not installed")
+    subprocess.run(["strip", str(exe)], check=True)
+    host = LoopHost.start(exe, threads=2)
+    try:
+        one_line_error(run(*attach_args(host.pid, counter, f"{exe}:target")), "stripped", code=2)
+        ok = run(*attach_args(host.pid, counter, "libc.so.6:labs"))
+        assert ok.returncode == 0, ok.stderr
+        assert "every patched byte restored" in ok.stderr
+        calls, wrong = host.finish()
+        assert wrong == 0
+    finally:
+        host.kill()
+
+
+def test_detach_of_a_process_without_attach(loop_build):
+    host = LoopHost.start(build_loop_host(loop_build), threads=1)
+    try:
+        one_line_error(run("detach", str(host.pid)), "no attached bpftime session")
+        one_line_error(run("detach", "/bpftime-0-nosuchsession"), "no such session", code=2)
+    finally:
+        host.kill()
