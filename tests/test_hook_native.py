@@ -254,6 +254,17 @@ def test_two_sessions_in_one_process(t):
     assert t.live_text("add_jcc") == t.file_text("add_jcc")
 
 
+def test_uretprobe_on_mmap_which_the_shadow_stack_itself_uses(t):
+    """A new thread's first uretprobe maps its shadow stack with mmap: hooked, that
+    nested call runs no extensions (counted as missed) instead of recursing."""
+    mmap = Resolver(pid=os.getpid()).resolve("libc.so.6:mmap")
+    hook_id = t.hooks.install(plan_hook(mmap), mmap.address)
+    t.hooks.add_program(hook_id, t.addr("ret_prog"), at_return=True)
+    assert t.lib.mmap_in_new_thread() == 1
+    assert t.var("ret_hits").value >= 1
+    assert t.hooks.descriptor(hook_id).missed >= 1
+
+
 def test_second_install_at_a_patched_entry_is_refused(t):
     t.hook("add_global", entry_progs=["count_prog"])
     with pytest.raises(HookError, match=r"live bytes e9.* differ from the plan's f30f1efa"):

@@ -98,11 +98,15 @@ static __attribute__((noinline, cold)) void with_vector_state_saved(void (*fn)(v
     }
 }
 
-/* This thread's shadow stack, made on first use; NULL if it cannot be had. */
+/* This thread's shadow stack, made on first use; NULL if it cannot be had. While it
+ * is made, hooked functions it calls (mmap, say) run no extensions, as inside one. */
 static struct shadow_stack *shadow(void)
 {
-    if (!tls_shadow)
+    if (!tls_shadow) {
+        tls_running = 1;
         with_vector_state_saved(shadow_create);
+        tls_running = 0;
+    }
     return tls_shadow;
 }
 

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
 
 struct regs { /* struct pt_regs, x86-64 */
@@ -222,6 +223,23 @@ long malloc_many(long n)
         ok += p != NULL;
         free(p);
     }
+    return ok;
+}
+
+/* In a new thread, mmap and munmap one page: 1 on success. */
+static void *map_once(void *out)
+{
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    *(int *)out = p != MAP_FAILED && munmap(p, 4096) == 0;
+    return NULL;
+}
+
+int mmap_in_new_thread(void)
+{
+    pthread_t tid;
+    int ok = 0;
+    if (pthread_create(&tid, NULL, map_once, &ok) != 0 || pthread_join(tid, NULL) != 0)
+        return 0;
     return ok;
 }
 
