@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 /* 0 once no other thread's pc lies in (lo, hi); -1 with a reason in err when that
- * cannot be established after 100 looks. Call with the patch lock held. */
+ * cannot be established within 3 seconds. Call with the patch lock held. */
 __attribute__((visibility("hidden"))) int bpftime_wait_outside(uint64_t lo, uint64_t hi,
                                                                char *err, size_t err_len);
 

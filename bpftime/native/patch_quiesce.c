@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #define MAX_TASKS 4096
-#define ROUNDS 100           /* looks at every thread, 1 ms apart */
-#define ROUND_NS 1000000L
-#define ACK_POLLS 1000       /* a look waits up to 200 ms for the answers */
+#define PATIENCE_NS 3000000000ULL /* give up after 3 s */
+#define ROUND_NS 1000000L          /* looks at every thread, 1 ms apart */
+#define ACK_POLLS 250              /* a look waits up to 50 ms for the answers */
 #define ACK_POLL_NS 200000L
 
 enum task_state { TASK_OUTSIDE, TASK_INSIDE, TASK_RUNNING };
@@ -94,6 +94,13 @@ static enum task_state task_state(int tid, uint64_t lo, uint64_t hi)
         return TASK_RUNNING;
     uint64_t pc = strtoull(last + 1, NULL, 0);
     return pc > lo && pc < hi ? TASK_INSIDE : TASK_OUTSIDE;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static void pause_round(void)
@@ -175,15 +182,19 @@ int bpftime_wait_outside(uint64_t lo, uint64_t hi, char *err, size_t err_len)
     probe.lo = lo;
     probe.hi = hi;
     int rc = 1, tid = 0;
-    for (int round = 0; round < ROUNDS && rc != 0; round++) {
+    uint64_t deadline = now_ns() + PATIENCE_NS;
+    while (rc > 0 && now_ns() < deadline) {
         rc = look(lo, hi, &tid);
         if (rc < 0)
             break;
         if (rc)
             pause_round();
     }
-    if (rc)
-        snprintf(err, err_len, "entry %#lx: thread %d stays inside the bytes to patch "
-                 "(or does not answer); not patched", (unsigned long)lo, tid);
+    if (rc < 0)
+        snprintf(err, err_len, "entry %#lx: cannot list this process's threads: %s",
+                 (unsigned long)lo, strerror(errno));
+    else if (rc)
+        snprintf(err, err_len, "entry %#lx: thread %d stayed inside the bytes to patch "
+                 "(or did not answer) for 3 s; not patched", (unsigned long)lo, tid);
     return rc ? -1 : 0;
 }
