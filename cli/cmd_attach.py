@@ -27,14 +27,22 @@ def attach(pid: int, target: Path, progs: tuple[str, ...], attach: tuple[str, ..
     """Verify and compile the extensions of TARGET (an object or an EIM deployment spec),
     install them in running process PID without stopping it, print their output, and
     detach cleanly on Ctrl-C, SIGTERM, --detach-after or `bpftime detach PID`."""
-    from bpftime.inject.attach import AttachOptions, attach_prepared, attach_request, run_attached
+    from bpftime.inject.attach import (AttachOptions, StopSignals, attach_prepared, attach_request,
+                                       run_attached)
     from bpftime.inject.prepare import prepare
 
-    proc, request = attach_request(pid, target, progs, attach, event_type)
-    prepared = prepare(request, pid)
-    att = attach_prepared(proc, prepared)
+    stop = StopSignals()   # from the start: no signal may leave the process patched
     try:
-        return run_attached(att, prepared.event_type,
-                            AttachOptions(detach_after, dump_maps, stats))
+        proc, request = attach_request(pid, target, progs, attach, event_type)
+        prepared = prepare(request, pid)
+        att = attach_prepared(proc, prepared, stop=stop)
+        try:
+            return run_attached(att, prepared.event_type,
+                                AttachOptions(detach_after, dump_maps, stats), stop)
+        finally:
+            try:
+                att.detach()   # nothing to do unless the foreground loop failed
+            finally:
+                att.close()
     finally:
-        att.close()
+        stop.restore()

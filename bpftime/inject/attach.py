@@ -95,9 +95,11 @@ def _share_with(target: Target, session: Session) -> None:
         os.chown(SHM_DIR / session.name.lstrip("/"), target.uid, target.gid)
 
 
-def attach_prepared(target: Target, prepared: Prepared, timeout: float = AGENT_TIMEOUT) -> Attachment:
+def attach_prepared(target: Target, prepared: Prepared, timeout: float = AGENT_TIMEOUT,
+                    stop: "StopSignals | None" = None) -> Attachment:
     """A session for `prepared`, its agent injected into `target` and its hooks in
-    place. AttachError (and nothing left patched or behind) when that fails."""
+    place. AttachError (and nothing left patched or behind) when that fails, or
+    when `stop` caught a signal before the injection."""
     started = time.monotonic()
     taken = session_running_in(target.pid)
     if taken is not None:
@@ -111,6 +113,9 @@ def attach_prepared(target: Target, prepared: Prepared, timeout: float = AGENT_T
         offset = add_record(live.session, n_hits)
         _share_with(target, live.session)
         att = Attachment(target, live, offset, started)
+        if stop is not None and stop.received is not None:
+            raise AttachError(f"{signal.Signals(stop.received).name} before attaching to process "
+                              f"{target.pid}: nothing was patched")
         inject(target, library_path(), ATTACH_ENTRY, f"{live.session.name} {library_path()}")
         try:
             _wait(target, lambda: att.record().state != AttachState.PENDING, "the attach", timeout)
@@ -160,9 +165,11 @@ def detach_session(target: Target, session: Session, offset: int,
     return record
 
 
-class _StopSignals:
+class StopSignals:
     """SIGINT, SIGTERM and SIGHUP noted instead of ending the command (whichever
-    thread the kernel hands them to, Python runs the handler in the main one)."""
+    thread the kernel hands them to, Python runs the handler in the main one).
+    Taken before anything is attached, so that no signal can end the command
+    between patching and the foreground loop, leaving the process patched."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -176,7 +183,7 @@ class _StopSignals:
             signal.signal(s, handler)
 
 
-def run_attached(att: Attachment, event_type, opts: AttachOptions) -> int:
+def run_attached(att: Attachment, event_type, opts: AttachOptions, stop: StopSignals) -> int:
     """The foreground of `bpftime attach`: print what the extensions send until a
     signal, --detach-after, `bpftime detach` or the end of the process; detach;
     show the maps. 0 once every patched byte is restored (or the process ended)."""
@@ -190,40 +197,36 @@ def run_attached(att: Attachment, event_type, opts: AttachOptions) -> int:
                    f"{att.record().message} in {(att.attached - att.started) * 1e3:.0f} ms; "
                    f"Ctrl-C or bpftime detach {pid} detaches\n")
     opts.err.flush()
-    stop = _StopSignals()
     deadline = None if opts.detach_after is None else time.monotonic() + opts.detach_after
-    try:
-        why = None
-        while why is None:
-            time.sleep(POLL_SECONDS)
-            pump.pump()
-            if stop.received is not None:
-                why = signal.Signals(stop.received).name
-            elif deadline is not None and time.monotonic() >= deadline:
-                why = f"--detach-after {opts.detach_after:g}"
-            elif not att.target.alive():
-                why = "exited"
-            elif att.record().state != AttachState.ATTACHED:
-                why = "detached"
-        code = 0
-        if why == "exited":
-            opts.err.write(f"bpftime: process {pid} exited; its extensions ended with it\n")
-        elif why == "detached":
-            opts.err.write(f"bpftime: process {pid}: detached by another command "
-                           f"({att.record().message})\n")
-        else:
-            try:
-                record = att.detach()
-                opts.err.write(f"bpftime: detached from process {pid} ({why}): {record.message}, "
-                               f"every patched byte restored\n")
-            except AttachError as err:
-                opts.err.write(f"bpftime: error: {err}\n")
-                code = 1
+    why = None
+    while why is None:
+        time.sleep(POLL_SECONDS)
         pump.pump()
-        for problem in pump.finish():
-            opts.err.write(f"bpftime: warning: {problem}\n")
-        opts.err.flush()
-        report_maps(att.live, lopts)
-        return code
-    finally:
-        stop.restore()
+        if stop.received is not None:
+            why = signal.Signals(stop.received).name
+        elif deadline is not None and time.monotonic() >= deadline:
+            why = f"--detach-after {opts.detach_after:g}"
+        elif not att.target.alive():
+            why = "exited"
+        elif att.record().state != AttachState.ATTACHED:
+            why = "detached"
+    code = 0
+    if why == "exited":
+        opts.err.write(f"bpftime: process {pid} exited; its extensions ended with it\n")
+    elif why == "detached":
+        opts.err.write(f"bpftime: process {pid}: detached by another command "
+                       f"({att.record().message})\n")
+    else:
+        try:
+            record = att.detach()
+            opts.err.write(f"bpftime: detached from process {pid} ({why}): {record.message}, "
+                           f"every patched byte restored\n")
+        except AttachError as err:
+            opts.err.write(f"bpftime: error: {err}\n")
+            code = 1
+    pump.pump()
+    for problem in pump.finish():
+        opts.err.write(f"bpftime: warning: {problem}\n")
+    opts.err.flush()
+    report_maps(att.live, lopts)
+    return code

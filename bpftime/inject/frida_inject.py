@@ -3,6 +3,7 @@ checks that turn the usual reasons it cannot be done into one clear line first."
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -86,6 +87,19 @@ def _is_dynamic(pid: int) -> bool:
                for line in maps.splitlines() if "/" in line)
 
 
+def _tracer(pid: int, settle: float = 5.0) -> int:
+    """The pid of the process tracing `pid` (0: none). Frida's injector in this
+    process traces it for a moment after each injection (to unload its copy of the
+    library): that one is waited for."""
+    deadline = time.monotonic() + settle
+    while True:
+        tracer = int((_status_field(pid, "TracerPid") or ["0"])[0])
+        ours = tracer and (_status_field(tracer, "Tgid") or ["0"])[0] == str(os.getpid())
+        if not ours or time.monotonic() > deadline:
+            return tracer
+        time.sleep(0.005)
+
+
 def check_target(pid: int) -> Target:
     """The process `pid`, if the agent can be injected into it; AttachError saying
     why not otherwise (no such process, a zombie, a kernel thread, ptrace refused,
@@ -113,7 +127,7 @@ def check_target(pid: int) -> Target:
         why = f"/proc/{pid}/exe may not be read"
     if why is not None:
         raise AttachError(f"process {pid} ({comm}) may not be traced: {why}")
-    tracer = int((_status_field(pid, "TracerPid") or ["0"])[0])
+    tracer = _tracer(pid)
     if tracer:
         raise AttachError(f"process {pid} ({comm}) is already traced by process {tracer} "
                           f"(a debugger?); detach that first")
