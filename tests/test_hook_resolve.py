@@ -120,3 +120,18 @@ def test_live_process_pie_and_not(pie):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_needed_library_found_through_origin_runpath(tmp_path):
+    """A host linked with -rpath '$ORIGIN/lib': its library is found where the
+    dynamic linker would find it, and names resolve in it."""
+    from native_hooks.build import TARGETS, gcc
+
+    lib = gcc(tmp_path / "lib" / "libhooktargets.so", TARGETS, "-O2", "-fPIC", "-shared",
+              "-Wl,-soname,libhooktargets.so")
+    main = tmp_path / "main.c"
+    main.write_text("int add_leaf(int, int);\nint main(void) { return add_leaf(0, 0); }\n")
+    host = gcc(tmp_path / "host", (main, lib), "-O2", "-Wl,-rpath,$ORIGIN/lib")
+    entry = resolve_entry(host, "add_leaf")
+    assert entry.module == str(lib.resolve())
+    assert resolve_entry(host, "libhooktargets:add_jcc").module == entry.module
