@@ -276,5 +276,17 @@ def report(rows: dict[str, float | None], cost: AgentCost, kernel_reason: str | 
     return 0
 
 
+def attach_detach_rows(calls: int, repeat: int) -> dict[str, float]:
+    """ns/call of demo_target in a host that keeps running (bench/attach_latency.py's):
+    before `bpftime attach`, attached with the counter extension, and after detach
+    (back to the bare call). For main()'s rows: rows.update(attach_detach_rows(...))."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from attach_latency import measure
+
+    ns = measure(calls, repeat)["ns_per_call"]
+    return {"attach: before": ns["before attach"], "attach: attached": ns["attached, counter"],
+            "attach: after detach": ns["after detach"]}
+
+
 if __name__ == "__main__":
     sys.exit(main())
