@@ -431,3 +431,40 @@ def test_ctrl_c_at_a_terminal_reaches_the_host_once(example):
         os.close(fd)
     assert b"sigints 1" in output, output.decode(errors="replace")
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_tail_call_through_a_prog_array_the_object_fills(tmp_path, demo):
+    """libbpf's `.values = { [1] = &second }`: the agent puts the image of `second`
+    (attached nowhere itself) in slot 1, and bpf_tail_call reaches it."""
+    source = tmp_path / "tail.bpf.c"
+    source.write_text("""
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 2);
+         __type(key, __u32); __type(value, __u64); } hits SEC(".maps");
+int second(struct pt_regs *ctx);
+struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 4); __type(key, __u32);
+         __array(values, int (struct pt_regs *)); } jump SEC(".maps") = {
+    .values = { [1] = (void *)&second } };
+static void bump(__u32 k)
+{
+    __u64 *v = bpf_map_lookup_elem(&hits, &k);
+    if (v)
+        __sync_fetch_and_add(v, 1);
+}
+SEC("uprobe") int second(struct pt_regs *ctx) { bump(1); return 0; }
+SEC("uprobe/demo:demo_target")
+int first(struct pt_regs *ctx)
+{
+    bump(0);
+    bpf_tail_call(ctx, &jump, 1);
+    bump(0);   /* only when the tail call fails */
+    return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+""")
+    proc, maps = load_dump(tmp_path, str(compile_bpf(source)), "--", str(demo()), "count", "300", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert maps["hits"] == [{"key": 0, "value": 300}, {"key": 1, "value": 300}]
+    assert [e["key"] for e in maps["jump"] if e["value"]] == [1]

@@ -33,6 +33,17 @@ class PlannedHook:
     programs: list[tuple[int, bool]] = field(default_factory=list)  # (program index, at return)
 
 
+@dataclass(frozen=True)
+class TailSlot:
+    """Slot `slot` of prog_array map `map_index` of `obj` holds program `program`
+    (libbpf's `.values = { [slot] = &prog }`): the agent fills it with the image."""
+
+    obj: BpfObject
+    map_index: int
+    slot: int
+    program: int
+
+
 @dataclass
 class Prepared:
     host: Path
@@ -40,6 +51,7 @@ class Prepared:
     programs: list[CompiledProgram]
     hooks: list[PlannedHook]
     event_type: EventType | None
+    tails: list[TailSlot] = field(default_factory=list)
 
 
 @dataclass
@@ -126,14 +138,20 @@ def prepare(req: LoadRequest, pid: int | None = None) -> Prepared:
     programs: list[CompiledProgram] = []
     by_program: dict[tuple[int, str, str], int] = {}
     hooks: dict[tuple[str, int], PlannedHook] = {}
-    for att in atts:
-        if all(o is not att.obj for o in objects):
-            objects.append(att.obj)
+
+    def program_index(att: Attachment) -> int:
+        """Index of `att`'s program, verified and compiled once per object and class."""
         key = (id(att.obj), att.program.name, att.policy.class_name)
         if key not in by_program:
             by_program[key] = len(programs)
             programs.append(CompiledProgram(att.name, att.obj, compile_verified(att),
                                             att.host_symbols))
+        return by_program[key]
+
+    for att in atts:
+        if all(o is not att.obj for o in objects):
+            objects.append(att.obj)
+        index = program_index(att)
         entry = resolver.resolve(att.entry)
         if entry.module not in modules:
             where = (f"by {req.host} when it starts (not among the libraries it needs)"
@@ -142,8 +160,30 @@ def prepare(req: LoadRequest, pid: int | None = None) -> Prepared:
         spot = (entry.module, entry.vaddr)
         if spot not in hooks:
             hooks[spot] = PlannedHook(plan_hook(entry), att.entry)
-        hooks[spot].programs.append((by_program[key], att.kind == "uretprobe"))
+        hooks[spot].programs.append((index, att.kind == "uretprobe"))
+    tails = [TailSlot(obj, map_index, slot, program_index(att))
+             for obj, map_index, slot, att in _tail_calls(atts, objects)]
     event_type = None
     if req.event_type:
         event_type = find_event_type(req.event_type, [(o.path, o.btf) for o in objects])
-    return Prepared(req.host, objects, programs, list(hooks.values()), event_type)
+    return Prepared(req.host, objects, programs, list(hooks.values()), event_type, tails)
+
+
+def _tail_calls(atts: list[Attachment], objects: list[BpfObject]):
+    """(object, map index, slot, attachment-like) for every program an object's
+    prog_array maps hold from the start; the program runs under the class of the
+    object's first extension."""
+    from dataclasses import replace
+
+    from bpftime.kernel_abi import MapType
+
+    for obj in objects:
+        first = next(a for a in atts if a.obj is obj)
+        for map_index, m in enumerate(obj.maps):
+            if m.type != MapType.PROG_ARRAY:
+                continue
+            for slot, name in sorted(m.inner_init.items()):
+                if not 0 <= slot < m.max_entries:
+                    raise LoadError(f"{obj.path}: map {m.name}: slot {slot} is beyond its "
+                                    f"{m.max_entries} entries")
+                yield obj, map_index, slot, replace(first, name=name, program=obj.program(name))

@@ -20,6 +20,9 @@ SLOT = struct.Struct("<IIQ")                             # struct bpftime_slot
 IMAGE = struct.Struct(f"<QQIIQ{IMAGE_NAME_LEN}s")        # struct bpftime_load_image
 ATTACH = struct.Struct("<II")                            # struct bpftime_load_attach
 PLAN = struct.Struct(f"<QQQ{MODULE_LEN}sII")             # struct bpftime_load_plan
+TAILS_OBJECT = "tails"
+TAILS = struct.Struct("<II")                             # struct bpftime_load_tails
+TAIL = struct.Struct("<QII")                             # struct bpftime_load_tail
 
 
 class State(IntEnum):
@@ -94,3 +97,8 @@ def plan_record(plan: bytes, plan_at: int, module: str, vaddr: int,
     head = PLAN.pack(len(plan), plan_at, vaddr, _fixed(module, MODULE_LEN, "module path"),
                      len(programs), 0)
     return head + b"".join(ATTACH.pack(image, int(at_return)) for image, at_return in programs)
+
+
+def tails_record(tails: list[tuple[int, int, int]]) -> bytes:
+    """struct bpftime_load_tails: (prog_array map offset, slot, image) triples."""
+    return TAILS.pack(len(tails), 0) + b"".join(TAIL.pack(m, slot, image) for m, slot, image in tails)

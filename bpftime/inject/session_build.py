@@ -146,6 +146,11 @@ def _fill(session: Session, prepared: Prepared) -> LoadSession:
         _write(session, offset + code_at, code)
         image_offsets.append(offset)
 
+    if prepared.tails:
+        tails = [(by_object[id(t.obj)][t.map_index].handle - session.base, t.slot, t.program)
+                 for t in prepared.tails]
+        _add(session, ObjectKind.BLOB, records.TAILS_OBJECT, records.tails_record(tails))
+
     plan_offsets = []
     for k, hook in enumerate(prepared.hooks):
         plan = hook.plan.to_bytes()

@@ -11,10 +11,12 @@
 
 #include "agent_load.h"
 #include "hook.h"
+#include "map.h"
 #include "session.h"
 
 /* Exported by the runtime (session.c, image.c, helper_table.c). */
 BPFTIME_API int64_t bpftime_session_find_object(const void *base, uint32_t kind, const char *name);
+BPFTIME_API int bpftime_map_update(void *map, const void *key, const void *value, uint64_t flags);
 BPFTIME_API void *bpftime_helper_address(int id);
 BPFTIME_API void *bpftime_image_map(const uint8_t *code, size_t len, size_t slots_offset,
                                     const uint64_t *slot_values, size_t n_slots);
@@ -232,12 +234,46 @@ static void abandon(struct bpftime_loader *l)
     unmap_images(l);
 }
 
+/* Fills the prog_array slots the "tails" object lists with the entries of mapped
+ * images: 0, or reports why not and returns -1. */
+static int fill_tails(struct bpftime_loader *l)
+{
+    int64_t off = bpftime_session_find_object(l->session, BPFTIME_OBJ_BLOB, BPFTIME_TAILS_OBJECT);
+    if (off < 0)
+        return 0;
+    const struct bpftime_load_tails *t = bpftime_at(l->session, (uint64_t)off);
+    if (!in_session(l, (uint64_t)off, sizeof *t) ||
+        !in_session(l, (uint64_t)off, sizeof *t + (uint64_t)t->n * sizeof t->tails[0])) {
+        report(l->load, BPFTIME_LOAD_FAILED, "tail calls: malformed record");
+        return -1;
+    }
+    const uint64_t *image_offsets = bpftime_at(l->session, l->load->images);
+    for (uint32_t i = 0; i < t->n; i++) {
+        const struct bpftime_load_tail *tail = &t->tails[i];
+        if (tail->image >= l->n_mapped || !in_session(l, tail->map, BPFTIME_MAP_DATA)) {
+            report(l->load, BPFTIME_LOAD_FAILED, "tail call %u: no image %u or map", i, tail->image);
+            return -1;
+        }
+        const struct bpftime_load_image *img = bpftime_at(l->session, image_offsets[tail->image]);
+        uint64_t entry = (uint64_t)(uintptr_t)l->images[tail->image] + img->entry_offset;
+        int err = bpftime_map_update(bpftime_at(l->session, tail->map), &tail->slot, &entry, 0);
+        if (err) {
+            report(l->load, BPFTIME_LOAD_FAILED, "tail call %u: slot %u of the prog_array: %s", i,
+                   tail->slot, strerror(-err));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int install(struct bpftime_loader *l)
 {
     for (uint32_t i = 0; i < l->load->n_images; i++)
         if (map_image(l, i) != 0)
             return -1;
     l->load->status.images = l->n_mapped;
+    if (fill_tails(l) != 0)
+        return -1;
     l->hooks = bpftime_hooks_new();
     if (!l->hooks) {
         report(l->load, BPFTIME_LOAD_FAILED, "cannot allocate the hook table: %s", strerror(errno));

@@ -105,6 +105,22 @@ struct bpftime_loader {
  * the session has no load table. */
 BPFTIME_HIDDEN int bpftime_load_install(struct bpftime_loader *l, void *session);
 
+/* BLOB "tails" (optional): prog_array slots to fill with images once they are
+ * mapped (libbpf's `.values = { [slot] = &prog }`). */
+#define BPFTIME_TAILS_OBJECT "tails"
+
+struct bpftime_load_tail {
+    uint64_t map;          /* offset of the prog_array map in the session */
+    uint32_t slot;
+    uint32_t image;        /* index of the image whose entry goes there */
+};
+
+struct bpftime_load_tails {
+    uint32_t n;
+    uint32_t pad;
+    struct bpftime_load_tail tails[];
+};
+
 /* The agent's start-up in a host, once agent.c opened the session BPFTIME_SESSION
  * names: removes the variable (and the agent from LD_PRELOAD) so that programs the
  * host starts are not extended, maps every image, fills its slots, applies every hook
