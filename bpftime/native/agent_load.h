@@ -3,9 +3,11 @@
  * Objects of the session's table (session.h) used by the load stage:
  *   BLOB "load"        struct bpftime_load: counts, the order of images and plans,
  *                      and the agent's status (written by the agent, read by the CLI);
- *   IMAGE "image:N"   struct bpftime_load_image, then its slot records, then code;
+ *   IMAGE "image:N"    struct bpftime_load_image, then its slot records, then code;
  *   HOOK_PLAN "hook:N" struct bpftime_load_plan and its attachments; the hook
- *                      stage's serialised plan follows in the same object.
+ *                      stage's serialised plan follows in the same object;
+ *   BLOB "tails"       (optional) prog_array slots to fill with images;
+ *   BLOB "maps.json"   for readers only (bpftime maps): each map's object and name.
  * Every offset is from the session base, so any process can follow it. The Python
  * side of this layout is bpftime/inject/records.py: change both together. */
 #ifndef BPFTIME_AGENT_LOAD_H
