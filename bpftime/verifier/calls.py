@@ -227,7 +227,7 @@ def loop_callback(w: "Walker", pc: int, st: State, target: int) -> None:
     ctx = regs[3]
     if ctx.kind == Kind.STACK:   # earlier iterations may have written any scalar there
         fr = st.frames[ctx.frame]
-        fr.stack = {k: Slot(v.init | (0xFF if v.spill is not None else 0)) for k, v in fr.stack.items()}
+        fr.stack = {k: Slot(v.init) for k, v in fr.stack.items()}
     if nr_max == 0:
         return
     if len(st.frames) >= MAX_CALL_FRAMES:

@@ -17,7 +17,7 @@ from bpftime.kernel_abi import MapType
 from bpftime.verifier import calls
 from bpftime.verifier.context import Context
 from bpftime.verifier.diag import Refusal, Rejected, insn_text
-from bpftime.verifier.liveness import live_registers
+from bpftime.verifier.liveness import live_registers, relevant_registers
 from bpftime.verifier.policy import ContextKind, Policy
 from bpftime.verifier.scalar import (EQ, NE, SLE, SLT, ULE, ULT, EmptyScalar, Scalar, U32,
                                      UNKNOWN_SCALAR, alu, refine, relation, signed)
@@ -38,6 +38,8 @@ class Checkpoint:
     branches: int = 1          # paths through it still being explored
     max_total: int = 0         # longest complete path through it
     key: tuple = ()            # registers of the innermost frame, to rule out equality fast
+    hits: int = 0
+    misses: int = 0
 
 
 def loaded_scalar(size: int, sign: bool) -> Scalar:
@@ -61,6 +63,7 @@ class Walker:
         self.name, self.budget, self.log, self.btf = name, budget, log, btf
         self.ctx = Context(policy) if policy.context != ContextKind.MEMORY else None
         self.live = live_registers(insns)
+        self.precise = relevant_registers(insns)
         self.prune_points = self._prune_points()
         self.checkpoints: dict[int, list[Checkpoint]] = {}
         self.processed = 0
@@ -179,21 +182,28 @@ class Walker:
     def _lookup(self, pc: int, st: State) -> tuple[Checkpoint | None, tuple]:
         """A fully explored state at pc that subsumes st (or None), and st's key."""
         # an outer frame resumes after its call: r0..r5 are written before any read
-        live = [self.live[f.callsite + 1] & ~0x3F for f in st.frames[1:]]
-        live.append(self.live[pc])
-        key = self._key(st, live[-1])
-        for cp in self.checkpoints.get(pc, ()):
+        resume = [f.callsite + 1 for f in st.frames[1:]]
+        live = [self.live[r] & ~0x3F for r in resume] + [self.live[pc]]
+        precise = [self.precise[r] for r in resume] + [self.precise[pc]]
+        key = self._key(st, live[-1], precise[-1])
+        seen = self.checkpoints.get(pc, ())
+        for cp in list(seen):
             if cp.branches == 0:
-                if subsumes(cp.state, st, live):
+                if subsumes(cp.state, st, live, precise):
+                    cp.hits += 1
                     return cp, key
-            elif cp.key == key and subsumes(cp.state, st, live, exact=True):
+                cp.misses += 1
+                if cp.misses > 3 * cp.hits + 3:   # the kernel's heuristic: a state that
+                    seen.remove(cp)               # keeps missing is not worth keeping
+            elif cp.key == key and subsumes(cp.state, st, live, precise, exact=True):
                 raise Refusal(f"infinite loop detected: the state at instruction {pc} repeats "
                               f"with nothing changed (unbounded loop)")
         return None, key
 
     @staticmethod
-    def _key(st: State, live: int) -> tuple:
+    def _key(st: State, live: int, precise: int) -> tuple:
         return tuple((r.kind, r.val.umin, r.val.umax, r.val.smin, r.val.smax)
+                     if precise >> i & 1 or not r.is_scalar else r.kind
                      for i, r in enumerate(st.cur.regs) if live >> i & 1)
 
     def _end(self, parent: Checkpoint | None, total: int, pc: int, st: State) -> None:
@@ -454,8 +464,10 @@ class Walker:
             return scalar(loaded_scalar(size, sign))
         a = lo
         k = (-a - 1) // 8
+        idx = a + 8 * (k + 1)          # byte of the slot where the access starts
+        one_slot = idx + size <= 8
         if write:
-            if size == 8 and a % 8 == 0:
+            if size == 8 and idx == 0:
                 stack[k] = Slot(0xFF, value)
                 return value
             if value is not None and value.is_ptr:
@@ -464,18 +476,26 @@ class Walker:
             for b in range(a, a + size):
                 kb = (-b - 1) // 8
                 slot = stack.get(kb, EMPTY_SLOT)
-                stack[kb] = Slot(slot.init | 1 << (b + 8 * (kb + 1)))
+                bit = b + 8 * (kb + 1)
+                keep = slot.spill is not None and not slot.off <= bit < slot.off + slot.size
+                stack[kb] = replace(slot, init=slot.init | 1 << bit) if keep \
+                    else Slot(slot.init | 1 << bit)
+            if value is not None and one_slot:   # a narrow spill keeps the scalar's value
+                narrow = alu(Alu.END, value.val, Scalar.const(8 * size), 64)
+                stack[k] = Slot(stack[k].init, scalar(narrow), idx, size)
             return value
         slot = stack.get(k, EMPTY_SLOT)
-        if slot.spill is not None and a % 8 == 0 and size == 8:
-            return slot.spill
-        if slot.spill is not None and (-a - 1) // 8 == (-(a + size - 1) - 1) // 8:
-            sp = slot.spill
+        sp = slot.spill
+        if sp is not None and one_slot and slot.off <= idx and idx + size <= slot.off + slot.size:
+            if (slot.off, slot.size) == (idx, size):
+                if not sp.is_scalar or not sign:
+                    return sp
+                if sp.val.umax < 1 << (8 * size - 1):
+                    return sp
             if not sp.is_scalar:
                 raise Refusal(f"partial read of spilled pointer at fp{a} size={size}")
             if sp.val.is_const:
-                shift = 8 * (a + 8 * (k + 1))
-                v = (sp.val.value >> shift) & ((1 << (8 * size)) - 1)
+                v = (sp.val.value >> 8 * (idx - slot.off)) & ((1 << (8 * size)) - 1)
                 return const(signed(v, 8 * size) if sign else v)
             return scalar(loaded_scalar(size, sign))
         for b in range(a, a + size):

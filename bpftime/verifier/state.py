@@ -98,11 +98,15 @@ def const(v: int) -> Reg:
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """8 stack bytes: a spilled register (8-byte aligned store) or a mask of the
-    initialized bytes (bit i = byte i of the slot, from its lowest address)."""
+    """8 stack bytes: a mask of the initialized bytes (bit i = byte i of the slot,
+    from its lowest address) and possibly a spilled register occupying bytes
+    [off, off+size) — any register for an aligned 8-byte store, a scalar (truncated
+    to `size` bytes) for a narrower one."""
 
     init: int = 0
     spill: Reg | None = None
+    off: int = 0
+    size: int = 8
 
 
 EMPTY_SLOT = Slot()
@@ -149,15 +153,17 @@ class State:
                     f.regs[i] = make(r)
             for k, s in list(f.stack.items()):
                 if s.spill is not None and pred(s.spill):
-                    f.stack[k] = Slot(s.init, make(s.spill))
+                    f.stack[k] = replace(s, spill=make(s.spill))
 
 
 # --- comparison ------------------------------------------------------------------
-def _reg_subsumes(old: Reg, cur: Reg, idmap: dict[int, int], exact: bool) -> bool:
+def _reg_subsumes(old: Reg, cur: Reg, idmap: dict[int, int], exact: bool, precise: bool) -> bool:
     if old.kind == Kind.NOT_INIT and not exact:
         return True
     if old.kind != cur.kind:
         return False
+    if old.kind == Kind.SCALAR and not precise:
+        return True
     if old.kind == Kind.SCALAR:
         if not (old.val == cur.val if exact else old.val.contains(cur.val)):
             return False
@@ -175,30 +181,46 @@ def _reg_subsumes(old: Reg, cur: Reg, idmap: dict[int, int], exact: bool) -> boo
     return True
 
 
-def subsumes(old: State, cur: State, live: list[int] | None, exact: bool = False) -> bool:
+def subsumes(old: State, cur: State, live: list[int], precise: list[int],
+             exact: bool = False) -> bool:
     """Whether everything that may happen from `cur` was already proven safe from
     `old`. `live` holds, per frame (innermost last), a bitmask of the registers that
-    may still be read; dead registers are ignored. `exact` asks for equality."""
+    may still be read (dead ones are ignored), `precise` those whose scalar value
+    may still matter (other scalars only need to be scalars). `exact` asks for
+    equality (of what matters)."""
     if len(old.frames) != len(cur.frames) or len(old.refs) != len(cur.refs):
         return False
     idmap: dict[int, int] = {}
-    for fi, (fo, fc) in enumerate(zip(old.frames, cur.frames)):
+    # innermost frame first: its registers differ most often. Registers and slots are
+    # immutable and shared between states, so the same object needs no comparison
+    # (unless it carries an id, which must map consistently).
+    for fi in range(len(old.frames) - 1, -1, -1):
+        fo, fc = old.frames[fi], cur.frames[fi]
         if fo.callsite != fc.callsite:
             return False
-        mask = live[fi] if live is not None else 0x7FF
+        mask, prec = live[fi], precise[fi]
+        ro_all, rc_all = fo.regs, fc.regs
         for i in range(11):
-            if mask >> i & 1 and not _reg_subsumes(fo.regs[i], fc.regs[i], idmap, exact):
+            if not mask >> i & 1:
+                continue
+            ro, rc = ro_all[i], rc_all[i]
+            if ro is rc and not ro.id:
+                continue
+            if not _reg_subsumes(ro, rc, idmap, exact, bool(prec >> i & 1)):
                 return False
         for k, so in fo.stack.items():
             if not so.init and so.spill is None and not exact:
                 continue
             sc = fc.stack.get(k, EMPTY_SLOT)
+            if so is sc and (so.spill is None or not so.spill.id):
+                continue
             if so.init & ~sc.init:
                 return False
             if exact and (so.init != sc.init or (so.spill is None) != (sc.spill is None)):
                 return False
             if so.spill is not None:
-                if sc.spill is None or not _reg_subsumes(so.spill, sc.spill, idmap, exact):
+                if sc.spill is None or (so.off, so.size) != (sc.off, sc.size) \
+                        or not _reg_subsumes(so.spill, sc.spill, idmap, exact, True):
                     return False
             elif sc.spill is not None and not sc.spill.is_scalar:
                 return False
