@@ -214,3 +214,21 @@ def test_bpf_loop_calls_a_subprogram_from_native_code(native, with_tail_call) ->
         exit""", native, [progs.handle])
     with prog:
         assert prog(0, 0) == sum(range(10))
+
+
+def test_a_wrong_size_bound_falls_back_to_long_jumps(native, monkeypatch) -> None:
+    """Forward rel8 jumps rely on codegen.max_size; were it too small, compiling
+    still succeeds (with rel32 jumps) and the program is right."""
+    from bpftime.jit import codegen
+
+    from bpftime.jit import x86
+
+    insns = assemble("mov %r0, 1\njeq %r1, 0, +40\n" + "div %r0, %r2\n" * 40 + "exit")
+    normal = compile_program(insns)
+    monkeypatch.setattr(codegen, "max_size", lambda insn: 1)
+    with pytest.raises(x86.ShortJumpOverflow):  # the jeq would be emitted as rel8
+        codegen._Codegen(insns, codegen.analyse(insns), None, forward_short=True).build()
+    safe = compile_program(insns)
+    assert safe.code == normal.code
+    with LoadedImage(safe, []) as prog:
+        assert prog(0, 0) == 1

@@ -5,8 +5,9 @@ r6=rbx r7=r13 r8=r14 r9=r15 r10=rbp; r9, r10 and r11 of x86 are scratch. Every
 function (the entry and each subprogram) is a System V function of r1..r5 with its own
 512-byte stack below rbp, so helpers and subprograms are plain calls.
 
-Code is emitted twice: the first pass measures, the second uses rel8 for every eBPF
-jump whose first-pass distance fits (distances only shrink between the passes).
+Code is emitted in one pass. An eBPF jump uses rel8 when it surely reaches: backwards
+by the exact distance, forwards when the sum of `max_size` over the instructions it
+skips fits (x86.Emitter.resolve checks every rel8).
 """
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ class Analysis:
     tail_calls: bool
     jump_targets: set[int]        # instructions some jump goes to
     loop_heads: set[int]          # targets of backward jumps (aligned)
+    bound: list[int]              # bound[i]: at most this many bytes of code (padding included)
+                                  # from the start to instruction i's padding
 
 
 def compile_program(insns: list[Insn], helper_available: Callable[[int], bool] | None = None,
@@ -80,11 +83,10 @@ def compile_program(insns: list[Insn], helper_available: Callable[[int], bool] |
     given) any helper the runtime lacks."""
     validate_program(insns)
     analysis = analyse(insns)
-    first = _Codegen(insns, analysis, helper_available, short=None)
-    first.emit_all()
-    second = _Codegen(insns, analysis, helper_available, short=first.short_candidates())
-    second.emit_all()
-    return second.image()
+    try:
+        return _Codegen(insns, analysis, helper_available, forward_short=True).build()
+    except x86.ShortJumpOverflow:  # a max_size bound was wrong: play safe
+        return _Codegen(insns, analysis, helper_available, forward_short=False).build()
 
 
 # --- analysis -----------------------------------------------------------------------
@@ -176,8 +178,32 @@ def analyse(insns: list[Insn]) -> Analysis:
             fn.frame_size = STACK_SIZE + extra + ((misalign + STACK_SIZE + extra) % 16)
         elif fn.calls:
             fn.frame_size = misalign
+    bound = [0]
+    for pc, insn in enumerate(insns):
+        size = max_size(insn) if starts[pc] else 0
+        bound.append(bound[-1] + _padding(pc, loop_heads) + size)
     return Analysis(functions, owner, starts, _callx_constants(insns, starts, jump_targets), tail_calls,
-                    jump_targets, loop_heads)
+                    jump_targets, loop_heads, bound)
+
+
+def _padding(pc: int, loop_heads: set[int]) -> int:
+    return LOOP_ALIGN - 1 if pc in loop_heads else 0
+
+
+def max_size(insn: Insn) -> int:
+    """An upper bound of the bytes one instruction compiles to, with a margin over
+    the longest encodings (movabs 10, ALU with imm32 7, a load/store with SIB and
+    disp32 9, a store of imm32 13, compare 7 + jcc rel32 6)."""
+    cls = insn.cls
+    if cls in (Cls.ALU, Cls.ALU64):
+        return 64 if insn.op in (Alu.DIV, Alu.MOD) else 14
+    if cls == Cls.STX and insn.mode == Mode.ATOMIC:
+        return 48
+    if cls in (Cls.JMP, Cls.JMP32):
+        if insn.is_call:
+            return 128 if insn.imm == HELPER_TAIL_CALL and insn.src == CallKind.HELPER else 16
+        return 32 if insn.is_exit else 14
+    return 14 if cls == Cls.ST else 11
 
 
 def _callx_constants(insns: list[Insn], starts: list[bool], targets: set[int]) -> dict[int, int]:
@@ -208,18 +234,16 @@ def _callx_constants(insns: list[Insn], starts: list[bool], targets: set[int]) -
 # --- emission -----------------------------------------------------------------------
 class _Codegen:
     def __init__(self, insns: list[Insn], analysis: Analysis,
-                 helper_available: Callable[[int], bool] | None, short: set[int] | None):
+                 helper_available: Callable[[int], bool] | None, forward_short: bool):
         self.insns = insns
         self.a = analysis
         self.helper_available = helper_available
-        self.short = short or set()
-        self.measuring = short is None
         self.fn = analysis.functions[0]  # the function being emitted
+        self.forward_short = forward_short
         self.e = x86.Emitter()
         self.labels: dict[object, int] = {}
         self.slots: dict[Slot, int] = {}
         self.first_use: list[int] = []
-        self.jump_ends: dict[int, tuple[int, int]] = {}  # pc -> (end of jump, target)
         self.local = 0
 
     # -- helpers --
@@ -237,9 +261,9 @@ class _Codegen:
             self.first_use.append(pc)
         return RipLabel(("slot", self.slots[key]))
 
-    def short_candidates(self) -> set[int]:
-        return {pc for pc, (end, target) in self.jump_ends.items()
-                if x86.fits8(self.labels[("i", target)] - end)}
+    def build(self) -> ProgramImage:
+        self.emit_all()
+        return self.image()
 
     def image(self) -> ProgramImage:
         code_len = self.e.pos
@@ -267,10 +291,8 @@ class _Codegen:
                 pc += consumed
 
     def align_loop(self) -> None:
-        """Pad to LOOP_ALIGN with NOPs. The measuring pass pads the maximum, so that
-        every distance only shrinks in the final pass."""
-        pad = LOOP_ALIGN - 1 if self.measuring else -self.e.pos % LOOP_ALIGN
-        self.e.nops(pad)
+        """Pad to LOOP_ALIGN with NOPs."""
+        self.e.nops(-self.e.pos % LOOP_ALIGN)
 
     # -- peephole: patterns of clang output emitted as fewer x86 instructions --
     def _plain(self, pc: int, opcode: int, dst: int | None = None, imm: int | None = None) -> Insn | None:
@@ -588,8 +610,18 @@ class _Codegen:
             e.alu_ri(x86.EXT_CMP, d, insn.imm, w)
 
     def branch(self, pc: int, target: int, cc: int | None) -> None:
-        self.e.jump(("i", target), cc, short=pc in self.short)
-        self.jump_ends[pc] = (self.e.pos, target)
+        """A jump to instruction `target`: rel8 when it surely reaches (see the module
+        docstring), else rel32."""
+        placed = self.labels.get(("i", target))
+        if placed is not None:
+            short = x86.fits8(placed - (self.e.pos + 2))
+        elif not self.forward_short:
+            short = False
+        else:
+            after = pc + self.insns[pc].slots
+            reach = self.a.bound[target] - self.a.bound[after] + _padding(target, self.a.loop_heads)
+            short = reach <= 127
+        self.e.jump(("i", target), cc, short=short)
 
     def call(self, pc: int, insn: Insn) -> None:
         e = self.e

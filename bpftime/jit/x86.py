@@ -28,6 +28,10 @@ NOPS = (b"", b"\x90", b"\x66\x90", b"\x0f\x1f\x00", b"\x0f\x1f\x40\x00", b"\x0f\
         b"\x0f\x1f\x84\x00\x00\x00\x00\x00", b"\x66\x0f\x1f\x84\x00\x00\x00\x00\x00")
 
 
+class ShortJumpOverflow(Exception):
+    """A jump emitted as rel8 whose target turned out to be too far."""
+
+
 @dataclass(frozen=True)
 class Mem:
     """[base + disp]."""
@@ -297,7 +301,7 @@ class Emitter:
             if end < 0:
                 rel = target + end
                 if not fits8(rel):
-                    raise AssertionError(f"short jump out of range ({rel})")
+                    raise ShortJumpOverflow(f"rel8 jump at {at} cannot reach {rel} bytes")
                 struct.pack_into("<b", self.buf, at, rel)
             else:
                 struct.pack_into("<i", self.buf, at, target - end)
