@@ -164,3 +164,19 @@ def test_instruction_limit_respected_when_met():
 def test_signed_precondition_proved_from_signed_bounds():
     run("ldxdw %r1, [%r1+96]\nand %r1, 0xff\ncall kfunc 0\nmov %r0, 0\nexit",
         eim_policy(), externs=["host_adjust"])
+
+
+def test_loop_counter_kept_in_a_4_byte_stack_slot():
+    result = run("stw [%r10-4], 0\nl:\nldxw %r1, [%r10-4]\nadd %r1, 1\nstxw [%r10-4], %r1\n"
+                 "jlt %r1, 10, l\nmov %r0, 0\nexit")
+    assert result.max_instructions == 1 + 10 * 4 + 2
+
+
+def test_counters_that_only_feed_the_result_do_not_multiply_states():
+    # each iteration may or may not bump r7; r7 only reaches r0, so states at the loop
+    # head differ in nothing that matters and the walk stays linear in the trip count
+    result = run("ldxdw %r6, [%r1+112]\nmov %r7, 0\nmov %r2, 0\nl:\nmov %r3, %r6\nrsh %r3, %r2\n"
+                 "and %r3, 1\njeq %r3, 0, skip\nadd %r7, 1\nskip:\nadd %r2, 1\njlt %r2, 60, l\n"
+                 "mov %r0, %r7\nexit")
+    assert result.processed < 60 * 8 * 2
+    assert result.max_instructions == 3 + 60 * 7 + 2   # 7 with the bump, 6 without
