@@ -45,7 +45,7 @@ static int shadow_key_ok;
 static void shadow_release(void *stack)
 {
     tls_shadow = NULL;
-    munmap(stack, sizeof(struct shadow_stack));
+    (void)munmap(stack, sizeof(struct shadow_stack)); /* at thread exit: nothing to do if it fails */
 }
 
 static void shadow_key_init(void)
@@ -65,7 +65,7 @@ static void shadow_create(void)
     if (s == MAP_FAILED)
         return;
     if (pthread_setspecific(shadow_key, s) != 0) {
-        munmap(s, sizeof(*s));
+        (void)munmap(s, sizeof(*s)); /* unused: at worst leaked */
         return;
     }
     tls_shadow = s;

@@ -193,7 +193,8 @@ static uint8_t *map_near(uint64_t entry, size_t len)
             if (m != MAP_FAILED) {
                 if ((uint64_t)m == hints[i])
                     return m;
-                munmap(m, len); /* an old kernel ignoring MAP_FIXED_NOREPLACE */
+                (void)munmap(m, len); /* an old kernel ignoring MAP_FIXED_NOREPLACE; a
+                                         failure only leaks the page */
             }
         }
     }
@@ -245,7 +246,7 @@ static struct region *make_region(const struct plan *p, uint64_t entry, char *er
         if (!err[0])
             fail(err, err_len, "entry %#lx: mprotect of its trampoline: %s", (unsigned long)entry,
                  strerror(errno));
-        munmap(base, len);
+        (void)munmap(base, len); /* never ran: at worst leaked */
         free(r);
         return NULL;
     }

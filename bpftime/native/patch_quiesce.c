@@ -85,7 +85,7 @@ static enum task_state task_state(int tid, uint64_t lo, uint64_t hi)
     if (fd < 0)
         return TASK_OUTSIDE; /* the thread has exited */
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
+    (void)close(fd); /* read-only: nothing to flush */
     if (n <= 0)
         return TASK_RUNNING;
     buf[n] = 0;
