@@ -46,6 +46,7 @@ class Scalar:
         """Bounds and known bits made consistent; raises EmptyScalar if no value remains."""
         umin, umax, smin, smax, tn = self.umin, self.umax, self.smin, self.smax, self.tn
         for _ in range(2):
+            before = (umin, umax, smin, smax, tn)
             umin, umax = max(umin, tn.value), min(umax, tn.value | tn.mask)
             if smin >= 0 or smax < 0:  # one sign: signed bounds are unsigned bounds
                 lo, hi = smin & U64, smax & U64
@@ -55,6 +56,8 @@ class Scalar:
             if umin > umax or smin > smax:
                 raise EmptyScalar()
             tn = tn.intersect(Tnum.range(umin, umax))
+            if (umin, umax, smin, smax, tn) == before:
+                break
         if umin > umax or smin > smax or (tn.value & ~tn.mask & U64) != tn.value:
             raise EmptyScalar()
         return Scalar(umin, umax, smin, smax, tn)
