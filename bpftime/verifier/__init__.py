@@ -4,14 +4,21 @@ Public API (the run pipeline, `load`, `attach` and `bpftime verify` call these):
 
     verify(insns, *, maps, policy, btf=None, line_info=None, externs=None,
            name="prog", budget=1_000_000, log=None) -> VerifyResult
-    verify_program(program, obj, policy, *, log=None) -> VerifyResult
+    verify_program(program, obj, policy, *, budget=1_000_000, log=None) -> VerifyResult
 
 `insns` is a self-contained program (docs/internals.md): maps as `Pseudo.MAP_IDX`
 indices into `maps` (objects with name, type, key_size, value_size, max_entries,
 flags — `bpftime.elf.model.MapDef`), extern calls as `CallKind.KFUNC` with an index
 into `externs` (objects with `.name`, or names). `line_info` is a list of records with
 insn, file, line, source (`bpftime.elf.model.LineInfo`) used in messages. `log`, if
-given, receives the walk line by line (the `-v` of `bpftime verify`).
+given, receives the walk line by line (the `-v` of `bpftime verify`). A malformed
+program raises `bpftime.errors.DecodeError`.
+
+`VerifyResult` holds what was proven: `max_instructions` (an upper bound on the
+instructions one invocation executes; a bpf_loop counts its callback nr times, at most
+2^23 — the runtime's bpf_loop must refuse more), `memory` (= `map_bytes` of the maps
+the program references + `stack_depth`, the deepest call chain's stack), `processed`.
+Helper prototypes are in `bpftime.helper_protos` (argument and return kinds by id).
 
 A rejection raises `Rejected` (a `bpftime.errors.VerifyError`) whose one-line message
 names the program, the instruction, its source line, the rule broken and the register
