@@ -265,6 +265,18 @@ def test_uretprobe_on_mmap_which_the_shadow_stack_itself_uses(t):
     assert t.hooks.descriptor(hook_id).missed >= 1
 
 
+def test_a_host_trap_handler_installed_later_is_put_behind_ours(t):
+    """The host replaces the SIGTRAP handler after hooks exist; the next install puts
+    the patcher's first again: int3 hooks keep working, the host's traps reach it."""
+    t.hook("add_leaf", entry_progs=["count_prog"])
+    assert t.lib.install_host_trap_handler() == 0
+    t.hook("add_loop", entry_progs=["count_prog"])  # int3 strategy
+    assert t.lib.call_binop_threads(t.addr("add_loop"), 2, 50) == 0
+    assert t.var("hits").value == 100
+    before = t.lib.host_breakpoint()
+    assert t.lib.host_breakpoint() == before + 1
+
+
 def test_second_install_at_a_patched_entry_is_refused(t):
     t.hook("add_global", entry_progs=["count_prog"])
     with pytest.raises(HookError, match=r"live bytes e9.* differ from the plan's f30f1efa"):

@@ -70,7 +70,6 @@ static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct region *retired;
 static struct redirect redirects[REDIRECTS];
 static struct sigaction previous_trap;
-static int trap_installed;
 static int sync_core_state; /* 0 unknown, 1 registered, -1 unavailable */
 
 static void fail(char *err, size_t len, const char *fmt, ...)
@@ -299,20 +298,28 @@ static void on_sigtrap(int sig, siginfo_t *info, void *context)
     }
 }
 
+/* Puts ours first, chaining to whatever handler was there. Checked at every install
+ * and removal: a host that installed its own SIGTRAP handler since (after the agent's
+ * start-up, say) is put behind ours again. */
 static int ensure_trap_handler(char *err, size_t err_len)
 {
-    if (trap_installed)
+    struct sigaction current;
+    if (sigaction(SIGTRAP, NULL, &current) != 0) {
+        fail(err, err_len, "cannot read the SIGTRAP handler: %s", strerror(errno));
+        return -1;
+    }
+    if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_sigtrap)
         return 0;
+    previous_trap = current; /* ours is not installed yet: no trap reads this now */
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = on_sigtrap;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGTRAP, &sa, &previous_trap) != 0) {
+    if (sigaction(SIGTRAP, &sa, NULL) != 0) {
         fail(err, err_len, "cannot install the SIGTRAP handler: %s", strerror(errno));
         return -1;
     }
-    trap_installed = 1;
     return 0;
 }
 
@@ -550,7 +557,7 @@ BPFTIME_API int bpftime_hook_remove(struct bpftime_hooks *set, int id, char *err
     } else if (memcmp(h->entry, h->written, h->patch_len) != 0) {
         fail(err, err_len, "entry %p: its bytes changed since it was patched; left alone",
              (void *)h->entry);
-    } else {
+    } else if (ensure_trap_handler(err, err_len) == 0) {
         rc = write_text(h->entry, h->original, h->patch_len, 0, err, err_len);
         if (memcmp(h->entry, h->original, h->patch_len) == 0) { /* restored */
             struct bpftime_hook *hook = (struct bpftime_hook *)h->region->base;

@@ -1,7 +1,9 @@
 /* Functions the hook tests patch, and C "extensions" that count what they see.
  * Built by tests/test_hook_native.py with gcc -O2 -fcf-protection (endbr64 entries). */
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -241,6 +243,26 @@ int mmap_in_new_thread(void)
     if (pthread_create(&tid, NULL, map_once, &ok) != 0 || pthread_join(tid, NULL) != 0)
         return 0;
     return ok;
+}
+
+/* A SIGTRAP handler of the "host", installed over whatever is there, and an int3
+ * of the host's own. */
+static volatile int host_traps;
+static void on_host_trap(int sig) { (void)sig; host_traps++; }
+
+int install_host_trap_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_host_trap;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGTRAP, &sa, NULL);
+}
+
+int host_breakpoint(void)
+{
+    __asm__ volatile("int3");
+    return host_traps;
 }
 
 /* ns per call of fn: the best of 25 rounds of n calls (short rounds dodge preemption). */
