@@ -9,8 +9,9 @@ called N times, with a counter extension (examples/counter) attached
 
 printing ns/hit, the overhead over the bare call and the ratio kernel / bpftime
 overhead; then what the agent adds to a host: resident memory beyond the session's
-maps, and start-up delay. Numbers are medians of --repeat runs; on a shared machine
-they are noisy, so compare ratios, not absolute values.
+maps, and start-up delay. Each number is the best of --repeat runs (the least
+disturbed by other work on a shared machine); still, compare ratios more than
+absolute values.
 
     python bench/uprobe_overhead.py [--calls N] [--repeat R] [--json]
 """
@@ -22,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -217,8 +217,8 @@ def agent_cost(host: Path, obj: Path, runs: int = 20) -> AgentCost:
     return AgentCost(rss_bare, rss_agent, session, agent_ms, delay)
 
 
-def median_of(repeat: int, fn, *args) -> float:
-    return statistics.median(fn(*args) for _ in range(repeat))
+def best_of(repeat: int, fn, *args) -> float:
+    return min(fn(*args) for _ in range(repeat))
 
 
 def main() -> int:
@@ -233,14 +233,14 @@ def main() -> int:
             print(f"uprobe_overhead: {tool} is not installed", file=sys.stderr)
             return 1
     host, obj = build()
-    rows: dict[str, float | None] = {"bare": median_of(args.repeat, run_bare, host, args.calls)}
+    rows: dict[str, float | None] = {"bare": best_of(args.repeat, run_bare, host, args.calls)}
     for kind in ("uprobe", "uretprobe"):
-        rows[f"bpftime {kind}"] = median_of(args.repeat, run_bpftime, host, obj, args.calls, kind)
-    rows["bpftime uprobe, empty"] = median_of(args.repeat, run_bpftime, host, obj, args.calls,
+        rows[f"bpftime {kind}"] = best_of(args.repeat, run_bpftime, host, obj, args.calls, kind)
+    rows["bpftime uprobe, empty"] = best_of(args.repeat, run_bpftime, host, obj, args.calls,
                                               "uprobe", EMPTY)
     reason = kernel_unavailable()
     for kind, ret in (("uprobe", False), ("uretprobe", True)):
-        rows[f"kernel {kind}"] = None if reason else median_of(
+        rows[f"kernel {kind}"] = None if reason else best_of(
             args.repeat, run_kernel, host, obj, args.kernel_calls, ret)
     cost = agent_cost(host, obj)
     return report(rows, cost, reason, args.json)
@@ -260,7 +260,7 @@ def report(rows: dict[str, float | None], cost: AgentCost, kernel_reason: str | 
                           "agent_own_startup_ms": cost.agent_ms,
                           "host_startup_delay_ms": cost.startup_ms, "kernel_skipped": kernel_reason}))
         return 0
-    print("per-hit cost of demo_target with a counter extension (medians; noisy on a shared machine)")
+    print("per-hit cost of demo_target with a counter extension (best of runs; a shared machine is noisy)")
     print(f"{'':24}{'ns/hit':>10}{'overhead ns':>13}")
     for name, ns in rows.items():
         if ns is None:
