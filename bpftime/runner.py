@@ -126,7 +126,7 @@ class InterpExecutor:
 
 def _jit(runnable: Runnable) -> Executor:
     from bpftime.jit.engine import jit_engine
-    return jit_engine(runnable)
+    return jit_engine(runnable, verify)  # verify: tail-call targets in the object's prog arrays
 
 
 ENGINES: dict[str, Engine] = {"interp": InterpExecutor, "jit": _jit}

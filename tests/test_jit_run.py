@@ -122,3 +122,58 @@ def test_xdp_object_gives_the_kernels_result(name: str, bpffs: Path, tmp_path: P
     code, out, err = run_cli("--engine", "jit", "--mem-file", str(packet), "--json", str(obj), capsys=capsys)
     assert code == 0, err
     assert json.loads(out)["result"] & 0xFFFFFFFF == kernel_run(obj, packet, bpffs)
+
+
+TAIL = r"""
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp")
+int second(struct xdp_md *ctx)
+{
+    unsigned char *data = (void *)(long)ctx->data;
+    if (data + 2 > (unsigned char *)(long)ctx->data_end)
+        return 2;
+    return 40 + data[1];
+}
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+    __uint(max_entries, 4);
+    __uint(key_size, sizeof(__u32));
+    __array(values, int (void *));
+} jumps SEC(".maps") = { .values = { [2] = (void *)&second } };
+
+SEC("xdp")
+int first(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data;
+    if (data + 1 > (void *)(long)ctx->data_end)
+        return 1;
+    bpf_tail_call(ctx, &jumps, *(__u8 *)data);
+    return 7;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize("index,expected", [(2, 40 + 3), (1, 7), (9, 7)])
+def test_object_prog_arrays_are_filled_for_tail_calls(index: int, expected: int, tmp_path: Path,
+                                                      capsys) -> None:
+    source = tmp_path / "tail.bpf.c"
+    source.write_text(TAIL)
+    obj = build_bpf(source, tmp_path)
+    code, out, err = run_cli("--engine", "jit", "--prog", "first", "--mem", f"{index:02x}0300",
+                             str(obj), capsys=capsys)
+    assert code == 0, err
+    assert int(out, 16) == expected
+
+
+def test_tail_call_targets_are_verified_too(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "badtail.bpf.c"
+    source.write_text(TAIL.replace("return 40 + data[1];", "return 40 + ((long)ctx->data_end - (long)data);"))
+    obj = build_bpf(source, tmp_path)
+    code, out, err = run_cli("--engine", "jit", "--prog", "first", "--mem", "020300", str(obj), capsys=capsys)
+    assert code == 1 and out == ""
+    assert err.startswith("bpftime: error: second: ") and err.count("\n") == 1

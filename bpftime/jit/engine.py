@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import ctypes
 import weakref
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from bpftime.errors import LoadError
 from bpftime.jit.codegen import compile_program
 from bpftime.jit.loader import LoadedImage, Resolver, slot_values
 from bpftime.jit.xdp import XdpContext, rewrite_xdp_context
+from bpftime.kernel_abi import MapType
 
 if TYPE_CHECKING:
     from bpftime.elf.model import BpfObject
@@ -55,29 +58,50 @@ def _drop_session(session: Any) -> None:
 
 
 class JitExecutor:
-    """A compiled, mapped program; calling it runs it once on an input."""
+    """A compiled, mapped program; calling it runs it once on an input. Programs of
+    the object named in a prog_array's initial values (`.values = { [i] = &prog }`)
+    are verified with `verify`, compiled and entered in the map, as libbpf does."""
 
-    def __init__(self, runnable: "Runnable"):
+    def __init__(self, runnable: "Runnable", verify: "Callable[[Runnable], None] | None" = None):
         obj = runnable.obj
         if obj is not None and obj.externs:
             names = ", ".join(e.name for e in obj.externs)
             raise LoadError(f"{runnable.source}: externs ({names}) are resolved against a host: "
                             "use bpftime load/attach")
-        insns = runnable.insns
-        self.xdp = runnable.program is not None and runnable.program.attach.kind == "xdp"
-        if self.xdp:
-            insns = rewrite_xdp_context(insns)
+        self.xdp = _is_xdp(runnable)
         if runnable.kind == "data":  # the suite's own harness helpers stand in for the runtime's
             harness = ctypes.cast(_HARNESS, ctypes.c_void_p).value or 0
             helper = {i: harness for i in runnable.helpers}.get
         else:
             from bpftime.runtime.helpers import helper_address as helper
-        image = compile_program(insns, helper_available=lambda i: bool(helper(i)))
         self.maps = ObjectMaps(obj) if obj is not None and obj.maps else None
-        resolver = Resolver(helper=lambda i: helper(i) or 0,
-                            maps=self.maps.handles if self.maps else (),
-                            map_values=self.maps.values if self.maps else ())
-        self.loaded = LoadedImage(image, slot_values(image, resolver))
+        self.resolver = Resolver(helper=lambda i: helper(i) or 0,
+                                 maps=self.maps.handles if self.maps else (),
+                                 map_values=self.maps.values if self.maps else ())
+        self.loaded = self._load(runnable)
+        self.targets: list[LoadedImage] = []
+        if self.maps is not None:
+            self._fill_prog_arrays(runnable, verify)
+
+    def _load(self, runnable: "Runnable") -> LoadedImage:
+        insns = rewrite_xdp_context(runnable.insns) if _is_xdp(runnable) else runnable.insns
+        image = compile_program(insns, helper_available=lambda i: bool(self.resolver.helper(i)))
+        return LoadedImage(image, slot_values(image, self.resolver))
+
+    def _fill_prog_arrays(self, runnable: "Runnable", verify: "Callable[[Runnable], None] | None") -> None:
+        assert self.maps is not None and runnable.obj is not None
+        obj = runnable.obj
+        for m, d in zip(self.maps.maps, obj.maps):
+            if d.type != MapType.PROG_ARRAY:
+                continue
+            for index, name in sorted(d.inner_init.items()):
+                program = obj.program(name)
+                target = replace(runnable, source=f"{obj.path}:{program.name}", insns=program.insns,
+                                 program=program)
+                if verify is not None:
+                    verify(target)
+                self.targets.append(self._load(target))
+                m.update(index.to_bytes(4, "little"), self.targets[-1].entry.to_bytes(8, "little"))
 
     def _args(self, data: bytes | None) -> tuple[int, int, list[object]]:
         """(r1, r2, objects to keep alive while the program runs)."""
@@ -106,5 +130,9 @@ class JitExecutor:
         return self.maps.dump() if self.maps else {"maps": {}}
 
 
-def jit_engine(runnable: "Runnable") -> JitExecutor:
-    return JitExecutor(runnable)
+def _is_xdp(runnable: "Runnable") -> bool:
+    return runnable.program is not None and runnable.program.attach.kind == "xdp"
+
+
+def jit_engine(runnable: "Runnable", verify: "Callable[[Runnable], None] | None" = None) -> JitExecutor:
+    return JitExecutor(runnable, verify)
