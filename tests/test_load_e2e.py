@@ -468,3 +468,37 @@ char LICENSE[] SEC("license") = "GPL";
     assert proc.returncode == 0, proc.stderr
     assert maps["hits"] == [{"key": 0, "value": 300}, {"key": 1, "value": 300}]
     assert [e["key"] for e in maps["jump"] if e["value"]] == [1]
+
+
+def _function(binary: Path, name: str) -> tuple[int, bytes]:
+    """(link-time address, bytes) of function `name` of `binary`."""
+    segments, functions = _code_segments(binary)
+    (lo, hi), = [(lo, hi) for n, lo, hi in functions if n == name]
+    for vaddr, data in segments:
+        if vaddr <= lo < vaddr + len(data):
+            return lo, data[lo - vaddr:hi - vaddr]
+    raise AssertionError(f"{name} is in no code segment of {binary}")
+
+
+@pytest.mark.parametrize("pie", [True, False])
+def test_entries_by_address_and_by_offset_into_a_function(tmp_path, demo, example, pie):
+    import capstone
+
+    host = demo("O2", pie)
+    address, _ = _function(host, "demo_target")
+    proc, maps = load_dump(tmp_path, str(example("counter")),
+                           "--attach", f"count_target=uprobe:demo:{address:#x}",
+                           "--", str(host), "count", "700", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert maps["hits"] == [{"key": 0, "value": 700}]
+    start, code = _function(host, "demo_work")
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    second = [insn.address for insn in md.disasm(code, 0)][1]   # the 2nd instruction
+    proc, maps = load_dump(tmp_path, str(example("counter")),
+                           "--attach", f"count_target=uprobe:demo:demo_work+{second:#x}",
+                           "--", str(host), "work", "40")
+    assert proc.returncode == 0, proc.stderr
+    assert maps["hits"] == [{"key": 0, "value": 40}]
+    proc = bpftime("load", str(example("counter")), "--attach",
+                   f"count_target=uprobe:demo:demo_work+{second + 1:#x}", "--", str(host), "work", "1")
+    assert proc.returncode == 2 and "not at an instruction boundary" in proc.stderr
