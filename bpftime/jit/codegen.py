@@ -5,6 +5,13 @@ r6=rbx r7=r13 r8=r14 r9=r15 r10=rbp; r9, r10 and r11 of x86 are scratch. Every
 function (the entry and each subprogram) is a System V function of r1..r5 with its own
 512-byte stack below rbp, so helpers and subprograms are plain calls.
 
+Tail calls: the runtime's tail_call helper (id 12) returns the target image's entry
+(0 if none); the current frame is dropped and the target entered at its entry +
+TAIL_CALL_ENTRY_SKIP with the count so far in eax, at most MAX_TAIL_CALLS times per
+invocation. The count lives in the entry function's frame; subprograms receive its
+address in rax, and a callback's address (lddw func) is a stub zeroing rax so that a
+native caller (bpf_loop) starts a fresh count. Programs without tail calls pay nothing.
+
 Code is emitted in one pass. An eBPF jump uses rel8 when it surely reaches: backwards
 by the exact distance, forwards when the sum of `max_size` over the instructions it
 skips fits (x86.Emitter.resolve checks every rel8).
