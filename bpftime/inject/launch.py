@@ -83,6 +83,10 @@ class EventPump:
             lost = reader.dropped if isinstance(reader, RingBufferReader) else reader.lost
             if lost:
                 problems.append(f"map {name}: {lost} records dropped (the ring was full)")
+        trace = self.live.session.trace_ring
+        if trace is not None and RingBufferReader(trace).dropped:
+            problems.append(f"{RingBufferReader(trace).dropped} bpf_trace_printk lines dropped "
+                            f"(the trace ring was full)")
         return problems
 
 

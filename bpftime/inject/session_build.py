@@ -18,6 +18,7 @@ from bpftime.runtime import Map, ObjectKind, Session
 from bpftime.runtime.session import DEFAULT_SIZE, NAME_LEN
 
 CODE_ALIGN = 16
+TRACE_RING = 1 << 20   # bpf_trace_printk lines waiting for the CLI (drained every 20 ms)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ def _slots(session: Session, prog: CompiledProgram, obj_maps: list[Map]) -> list
 
 def build_session(prepared: Prepared, name: str | None = None) -> LoadSession:
     """A new session with everything the agent needs; removed again on any error."""
-    session = Session.create(name, size=_session_size(prepared.objects))
+    session = Session.create(name, size=_session_size(prepared.objects) + TRACE_RING,
+                             trace_size=TRACE_RING)
     try:
         return _fill(session, prepared)
     except BaseException:
