@@ -502,3 +502,17 @@ def test_entries_by_address_and_by_offset_into_a_function(tmp_path, demo, exampl
     proc = bpftime("load", str(example("counter")), "--attach",
                    f"count_target=uprobe:demo:demo_work+{second + 1:#x}", "--", str(host), "work", "1")
     assert proc.returncode == 2 and "not at an instruction boundary" in proc.stderr
+
+
+@pytest.mark.parametrize("opt", ["O2", "O0"])
+def test_uretprobe_under_recursion_in_every_thread(tmp_path, demo, example, opt):
+    """demo_fib recurses ~20 deep in 4 threads: every entry and every return is seen
+    once, and every return value still reaches its caller (the result is right)."""
+    proc, maps = load_dump(tmp_path, str(example("counter")),
+                           "--attach", "count_target=uprobe:demo:demo_fib",
+                           "--attach", "count_target=uretprobe:demo:demo_fib",
+                           "--", str(demo(opt)), "fib", "20", "4")
+    assert proc.returncode == 0, proc.stderr
+    calls = int(re.search(r"^fib 20 = 6765 calls (\d+)$", proc.stdout, re.M).group(1))
+    assert calls == 4 * 21891
+    assert maps["hits"] == [{"key": 0, "value": 2 * calls}]

@@ -9,6 +9,8 @@
  *   demo bump N        call demo_bump() N times (its first instruction reads a global
  *                      RIP-relatively)
  *   demo rand N        call libc's rand_r() N times (nothing else in the host calls it)
+ *   demo fib N T       compute demo_fib(N) recursively in each of T threads; prints the
+ *                      result and the number of demo_fib calls
  *   demo bench N       time N calls of demo_target(); print "ns_per_call X"
  *
  * With --hold as the first argument it prints "done" after the work and waits for
@@ -68,6 +70,16 @@ NOINLINE long demo_bump(void)
     return ++bumps;
 }
 
+static long fib_calls;
+
+/* Without no-optimize-sibling-calls GCC turns one of the two recursive calls into a
+ * loop, and the function is entered fewer times than it is "called". */
+NOINLINE __attribute__((optimize("no-optimize-sibling-calls"))) long demo_fib(long n)
+{
+    __atomic_fetch_add(&fib_calls, 1, __ATOMIC_RELAXED);
+    return n < 2 ? n : demo_fib(n - 1) + demo_fib(n - 2);
+}
+
 struct share {
     long first;
     long count;
@@ -84,30 +96,67 @@ static void *count_thread(void *arg)
     return NULL;
 }
 
+static void *fib_thread(void *arg)
+{
+    struct share *s = arg;
+    s->sum = demo_fib(s->first);
+    return NULL;
+}
+
+/* Runs `fn` on shares[0..threads) in threads; 0, or 1 if a thread cannot start. */
+static int run_threads(void *(*fn)(void *), struct share *shares, long threads)
+{
+    pthread_t tid[256];
+    for (long t = 0; t < threads; t++) {
+        int err = pthread_create(&tid[t], NULL, fn, &shares[t]);
+        if (err) {
+            fprintf(stderr, "demo: pthread_create: %s\n", strerror(err));
+            return 1;
+        }
+    }
+    for (long t = 0; t < threads; t++)
+        pthread_join(tid[t], NULL);
+    return 0;
+}
+
+static int run_fib(long n, long threads)
+{
+    struct share shares[256];
+    if (threads < 1 || threads > 256 || n < 0 || n > 40) {
+        fprintf(stderr, "demo: fib needs 0 <= N <= 40 and 1 <= T <= 256\n");
+        return 2;
+    }
+    for (long t = 0; t < threads; t++)
+        shares[t].first = n;
+    if (run_threads(fib_thread, shares, threads))
+        return 1;
+    for (long t = 1; t < threads; t++)
+        if (shares[t].sum != shares[0].sum) {
+            printf("fib threads disagree\n");
+            return 1;
+        }
+    printf("fib %ld = %ld calls %ld\n", n, shares[0].sum, fib_calls);
+    return 0;
+}
+
 static int run_count(long n, long threads)
 {
     if (threads < 1 || threads > 256 || n < 0) {
         fprintf(stderr, "demo: count needs N >= 0 and 1 <= T <= 256\n");
         return 2;
     }
-    pthread_t tid[256];
     struct share shares[256];
     long first = 0;
     for (long t = 0; t < threads; t++) {
         shares[t].first = first;
         shares[t].count = n / threads + (t < n % threads);
         first += shares[t].count;
-        int err = pthread_create(&tid[t], NULL, count_thread, &shares[t]);
-        if (err) {
-            fprintf(stderr, "demo: pthread_create: %s\n", strerror(err));
-            return 1;
-        }
     }
+    if (run_threads(count_thread, shares, threads))
+        return 1;
     long total = 0;
-    for (long t = 0; t < threads; t++) {
-        pthread_join(tid[t], NULL);
+    for (long t = 0; t < threads; t++)
         total += shares[t].sum;
-    }
     printf("calls %ld sum %ld\n", n, total);
     return 0;
 }
@@ -170,10 +219,12 @@ static int dispatch(int argc, char **argv)
         printf("rand %ld odd %ld\n", n, acc);
         return 0;
     }
+    if (argc >= 4 && strcmp(argv[1], "fib") == 0)
+        return run_fib(atol(argv[2]), atol(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "bench") == 0)
         return run_bench(atol(argv[2]));
     fprintf(stderr, "usage: demo [--hold] count N T | work N | check UID | add A B | "
-                    "events N | bump N | rand N | bench N\n");
+                    "events N | bump N | rand N | fib N T | bench N\n");
     return 2;
 }
 
