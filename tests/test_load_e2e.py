@@ -332,6 +332,8 @@ def test_malformed_section_name(tmp_path, demo):
 
 
 def test_perf_event_records_are_printed(tmp_path, demo):
+    if (os.cpu_count() or 1) > 64:
+        pytest.skip("the test's perf_event_array has 64 slots, one per CPU")
     source = tmp_path / "perf.bpf.c"
     source.write_text("""
 #include <linux/bpf.h>
