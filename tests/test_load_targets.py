@@ -64,3 +64,19 @@ def test_target_kind(tmp_path):
     assert not is_object(spec)
     with pytest.raises(LoadError, match="no such file"):
         is_object(tmp_path / "missing.o")
+
+
+def test_deployment_extensions_at_their_class_entries():
+    from test_load_support import REPO, host
+
+    from bpftime.eim import load_deployment
+    from bpftime.inject.targets import from_deployment
+
+    example_object("override")
+    deployment = load_deployment(REPO / "examples" / "override" / "override.deploy.yaml", host=host())
+    (att,) = from_deployment(deployment, load_object, ())
+    assert (att.name, att.kind, att.program.name) == ("force-check", "uprobe", "force_check")
+    assert att.entry.endswith(":demo_check") and att.policy.allow_return
+    assert [a.name for a in from_deployment(deployment, load_object, ("force_check",))] == ["force-check"]
+    with pytest.raises(LoadError, match="no extension 'nope' \\(extensions: force-check\\)"):
+        from_deployment(deployment, load_object, ("nope",))
