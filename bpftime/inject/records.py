@@ -33,10 +33,8 @@ class State(IntEnum):
 
 
 class SlotKind(IntEnum):
-    CONST = 0
-    SESSION = 1   # session base + value
+    SESSION = 1   # session base + value: a map handle, global data
     HELPER = 2    # bpftime_helper_address(index)
-    IMAGE = 3     # address of image `index` + value
     HOST = 4      # load bias of the host executable + value (a host function or variable)
 
 

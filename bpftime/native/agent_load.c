@@ -102,9 +102,6 @@ static int in_session(const struct bpftime_loader *l, uint64_t off, uint64_t len
 static int slot_value(struct bpftime_loader *l, const struct bpftime_slot *slot, uint64_t *out)
 {
     switch (slot->kind) {
-    case BPFTIME_SLOT_CONST:
-        *out = slot->value;
-        return 0;
     case BPFTIME_SLOT_SESSION:
         if (!in_session(l, slot->value, 1))
             return -ERANGE;
@@ -117,11 +114,6 @@ static int slot_value(struct bpftime_loader *l, const struct bpftime_slot *slot,
         *out = (uint64_t)(uintptr_t)helper;
         return 0;
     }
-    case BPFTIME_SLOT_IMAGE:
-        if (slot->index >= l->n_mapped)
-            return -ERANGE;
-        *out = (uint64_t)(uintptr_t)l->images[slot->index] + slot->value;
-        return 0;
     case BPFTIME_SLOT_HOST:
         if (l->host_bias < 0)
             return -ENOENT;

@@ -50,10 +50,8 @@ struct bpftime_load {
 
 /* What a link-table slot of an image holds once filled. */
 enum bpftime_slot_kind {
-    BPFTIME_SLOT_CONST = 0,   /* value */
     BPFTIME_SLOT_SESSION = 1, /* session base + value (a map handle, global data) */
     BPFTIME_SLOT_HELPER = 2,  /* bpftime_helper_address(index) */
-    BPFTIME_SLOT_IMAGE = 3,   /* address of image `index` (mapped earlier) + value */
     BPFTIME_SLOT_HOST = 4,    /* load bias of the host executable + value (EIM externs) */
 };
 
