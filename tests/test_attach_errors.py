@@ -83,7 +83,8 @@ def test_process_that_exits_during_attach(counter):
     from bpftime.inject.prepare import prepare
     from bpftime.runtime.session import session_names
 
-    before = set(session_names())
+    ours = f"/bpftime-{os.getpid()}-"   # other tests on the machine make sessions too
+    before = {n for n in session_names() if n.startswith(ours)}
     host = subprocess.Popen(["sleep", "30"])
     try:
         time.sleep(0.1)
@@ -98,7 +99,7 @@ def test_process_that_exits_during_attach(counter):
         if host.poll() is None:
             host.kill()
             host.wait()
-    assert set(session_names()) <= before
+    assert {n for n in session_names() if n.startswith(ours)} <= before
 
 
 def test_statically_linked_process_is_refused(counter, tmp_path):
@@ -144,5 +145,88 @@ def test_detach_of_a_process_without_attach(loop_build):
     try:
         one_line_error(run("detach", str(host.pid)), "no attached bpftime session")
         one_line_error(run("detach", "/bpftime-0-nosuchsession"), "no such session", code=2)
+    finally:
+        host.kill()
+
+
+def test_signal_during_attach_leaves_nothing_patched(counter, loop_build):
+    """SIGINT at any moment of the attach: the command ends with one line and the
+    process is never left patched."""
+    from test_attach import live_bytes
+
+    host = LoopHost.start(build_loop_host(loop_build), threads=2)
+    try:
+        for delay in (0.3, 0.6, 0.9):
+            cmd = subprocess.Popen([sys.executable, "-m", "cli.main",
+                                    *attach_args(host.pid, counter, "libc.so.6:labs")[:-2]],
+                                   cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(delay)
+            cmd.send_signal(2)
+            _, err = cmd.communicate(timeout=60)
+            assert "Traceback" not in err, err
+            # 0: detached; 1: stopped before the injection; 130 or -SIGINT: before any of it
+            assert cmd.returncode in (0, 1, 130, -2), err
+            live, on_disk = live_bytes(host.pid, "libc.so.6:labs")
+            assert live == on_disk, f"patched after SIGINT at {delay} s: {err}"
+        assert host.finish()[1] == 0
+    finally:
+        host.kill()
+
+
+def test_process_started_by_bpftime_load_is_refused(counter, loop_build):
+    exe = build_loop_host(loop_build)
+    load = subprocess.Popen([sys.executable, "-m", "cli.main", "load", str(counter), "--prog",
+                             "count_any", "--attach", f"count_any=uprobe:{exe}:target", "--",
+                             str(exe), "1"], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        from bpftime.inject.attach_list import list_sessions
+
+        deadline = time.monotonic() + 30
+        rows: list = []
+        while not rows:
+            assert time.monotonic() < deadline, "the load session did not start"
+            rows = [r for r in list_sessions() if r.kind == "load" and r.creator == load.pid
+                    and r.state == "installed"]
+            time.sleep(0.05)
+        pid = rows[0].pid
+        one_line_error(run(*attach_args(pid, counter, "libc.so.6:labs")),
+                       "already runs the extensions", "bpftime load")
+        one_line_error(run("detach", str(pid)), "started by bpftime load")
+    finally:
+        load.stdin.close()
+        load.wait(timeout=30)
+
+
+def test_agent_too_slow_is_given_up_and_leaves_nothing_patched(counter, loop_build):
+    """With no time at all for the agent to report, attach fails clearly, and the
+    agent (whenever it runs) leaves the process as it was."""
+    from bpftime.inject.attach import attach_prepared, attach_request
+    from bpftime.inject.attach_errors import AttachError
+    from bpftime.inject.prepare import prepare
+    from test_attach import live_bytes
+
+    host = LoopHost.start(build_loop_host(loop_build), threads=2)
+    try:
+        exe = os.readlink(f"/proc/{host.pid}/exe")
+        proc, req = attach_request(host.pid, counter, ("count_any",), (f"count_any=uprobe:{exe}:target",))
+        prepared = prepare(req, host.pid)
+        given_up = 0
+        for _ in range(5):
+            try:
+                att = attach_prepared(proc, prepared, timeout=0)
+            except AttachError as err:   # the usual case
+                assert "did not report the attach within 0 s" in str(err)
+                given_up += 1
+            else:                        # the agent was quicker than the first look
+                att.detach()
+                att.close()
+            live, on_disk = live_bytes(host.pid, "target")
+            assert live == on_disk
+        assert given_up > 0
+        att = attach_prepared(proc, prepared)   # and the next attach works
+        att.detach()
+        att.close()
+        assert host.finish()[1] == 0
     finally:
         host.kill()

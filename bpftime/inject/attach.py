@@ -13,7 +13,7 @@ from typing import Callable, TextIO
 
 from bpftime.inject.attach_errors import AttachError
 from bpftime.inject.attach_list import session_running_in
-from bpftime.inject.attach_records import AttachRecord, AttachState, add_record
+from bpftime.inject.attach_records import AttachRecord, AttachState, abandon, add_record
 from bpftime.inject.frida_inject import ATTACH_ENTRY, DETACH_ENTRY, Target, check_target, inject
 from bpftime.inject.prepare import LoadRequest, Prepared, prepare
 from bpftime.inject.session_build import LoadSession, build_session
@@ -120,8 +120,8 @@ def attach_prepared(target: Target, prepared: Prepared, timeout: float = AGENT_T
         try:
             _wait(target, lambda: att.record().state != AttachState.PENDING, "the attach", timeout)
         except AttachError:
-            if target.alive():   # late after all: make sure nothing stays patched
-                detach_session(target, live.session, offset, timeout)
+            if target.alive():
+                _give_up(target, live.session, offset)
             raise
         record = att.record()
         if record.state != AttachState.ATTACHED:
@@ -131,6 +131,22 @@ def attach_prepared(target: Target, prepared: Prepared, timeout: float = AGENT_T
     except BaseException:
         live.destroy()
         raise
+
+
+def _give_up(target: Target, session: Session, offset: int) -> None:
+    """An agent that did not report in time: mark the record so that it will not
+    install, and take out what it may have installed meanwhile."""
+    given_up = "given up by the attach command"
+    abandon(session, offset, given_up)
+    inject(target, library_path(), DETACH_ENTRY, f"{session.name} {library_path()}")
+    def settled() -> bool:   # the detach ran (an install racing the mark is undone by it)
+        record = AttachRecord.read(session, offset)
+        return record.message != given_up and record.state != AttachState.ATTACHED
+
+    try:
+        _wait(target, settled, "the detach", AGENT_TIMEOUT)
+    except AttachError:
+        pass   # the process ended, or its agent never runs: nothing is installed either way
 
 
 def attach(pid: int, request: LoadRequest | None = None, target: Path | None = None,

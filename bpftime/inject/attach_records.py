@@ -50,6 +50,14 @@ class AttachRecord:
         return list(struct.unpack(f"<{self.n_hits}Q", raw))
 
 
+def abandon(session: Session, offset: int, message: str) -> None:
+    """Mark a PENDING record as given up on: an agent that gets to it later leaves
+    the process alone (agent_attach.c checks the state under its lock)."""
+    raw = message.encode()[:MESSAGE_LEN - 1] + b"\0"
+    ctypes.memmove(session.address(offset + ATTACH.size - MESSAGE_LEN), raw, len(raw))
+    ctypes.c_int32.from_address(session.address(offset + STATE_OFFSET)).value = AttachState.FAILED
+
+
 def add_record(session: Session, n_hits: int) -> int:
     """A PENDING attach record followed by `n_hits` zeroed counters: its offset."""
     offset = session.add_object(ObjectKind.BLOB, ATTACH_OBJECT, ATTACH.size + 8 * n_hits)

@@ -133,10 +133,13 @@ static void attach_locked(const char *name)
         return;
     }
     struct bpftime_attach *record = attach_record(session);
-    struct attachment *at = record ? calloc(1, sizeof *at) : NULL;
+    if (!record || __atomic_load_n(&record->state, __ATOMIC_ACQUIRE) != BPFTIME_ATTACH_PENDING) {
+        bpftime_session_close(session); /* not an attach session, or given up on */
+        return;
+    }
+    struct attachment *at = calloc(1, sizeof *at);
     if (!at) {
-        if (record)
-            report(record, BPFTIME_ATTACH_FAILED, "out of memory");
+        report(record, BPFTIME_ATTACH_FAILED, "out of memory");
         bpftime_session_close(session);
         return;
     }
