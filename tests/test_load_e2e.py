@@ -241,12 +241,12 @@ def test_concealed_entries_keep_their_bytes(demo, example, pie):
 
 # --- signals, cleanup, failures ------------------------------------------------------
 
-def _sessions() -> set[str]:
-    return {p.name for p in Path("/dev/shm").glob("bpftime-*")}
+def _sessions_of(pid: int) -> list[Path]:
+    """The sessions process `pid` created (named /bpftime-PID-…)."""
+    return list(Path("/dev/shm").glob(f"bpftime-{pid}-*"))
 
 
 def test_ctrl_c_stops_the_host_and_removes_the_session(demo, example):
-    before = _sessions()
     host = demo()
     cli = subprocess.Popen([sys.executable, "-m", "cli.main", "load", str(example("counter")), "--",
                             str(host), "--hold", "count", "10", "1"], cwd=REPO,
@@ -254,6 +254,7 @@ def test_ctrl_c_stops_the_host_and_removes_the_session(demo, example):
     try:
         assert cli.stdout.readline() == b"calls 10 sum 100\n"
         pid = _host_pid(cli.pid, host.name)
+        assert len(_sessions_of(cli.pid)) == 1
         cli.send_signal(signal.SIGINT)
         cli.wait(30)
     finally:
@@ -262,7 +263,7 @@ def test_ctrl_c_stops_the_host_and_removes_the_session(demo, example):
         cli.stdin.close()
     assert cli.returncode == 128 + signal.SIGINT
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
-    assert _sessions() <= before
+    assert _sessions_of(cli.pid) == []
 
 
 def test_extension_failing_at_run_time_leaves_the_host_running(tmp_path, demo):
