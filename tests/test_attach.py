@@ -187,3 +187,28 @@ def test_signal_detaches_cleanly(host, counter, signo):
     assert f"({signal.Signals(signo).name})" in err and "Traceback" not in err
     assert live_bytes(h.pid, "target")[0] == live_bytes(h.pid, "target")[1]
     assert h.finish()[1] == 0
+
+
+def test_eim_deployment_attaches_with_host_externs(host_binary, tmp_path):
+    """specs/demo.observer.yaml on a running demo_host: the observer reads the
+    request and the host variable demo_counter (an extern linked at attach time)."""
+    from conftest import build_bpf
+
+    for name in ("demo_observer", "demo_rewriter"):
+        build_bpf(REPO / "specs" / "bpf" / f"{name}.bpf.c", REPO / "specs" / "bpf" / "build")
+    host = subprocess.Popen([str(host_binary("demo_host")), "100000000", "1"],
+                            stdout=subprocess.DEVNULL)
+    dump = tmp_path / "maps.json"
+    try:
+        time.sleep(0.1)
+        cmd = bpftime("attach", str(host.pid), "specs/demo.observer.yaml", "--detach-after", "0.3",
+                      "--dump-maps", str(dump))
+        out, err = cmd.communicate(timeout=60)
+        assert cmd.returncode == 0, err
+        assert host.poll() is None, "the host did not survive"
+    finally:
+        host.kill()
+        host.wait()
+    maps = json.loads(dump.read_text())["maps"]
+    assert maps["per_status"][0]["key"] == 200 and maps["per_status"][0]["value"] > 0
+    assert maps["last_counter"][0]["value"] > 0
