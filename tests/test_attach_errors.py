@@ -230,3 +230,19 @@ def test_agent_too_slow_is_given_up_and_leaves_nothing_patched(counter, loop_bui
         assert host.finish()[1] == 0
     finally:
         host.kill()
+
+
+def test_stopped_process_is_refused_and_stays_stopped(counter):
+    host = subprocess.Popen(["sleep", "30"])
+    try:
+        os.kill(host.pid, 19)   # SIGSTOP
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{host.pid}/stat").read_text().split(") ")[1][0] != "T":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        one_line_error(run(*attach_args(host.pid, counter, "libc.so.6:labs")), "is stopped",
+                       "kill -CONT")
+        assert Path(f"/proc/{host.pid}/stat").read_text().split(") ")[1][0] == "T"
+    finally:
+        host.kill()
+        host.wait()

@@ -114,6 +114,9 @@ def check_target(pid: int) -> Target:
     comm, state, start = stat
     if state == "Z":
         raise AttachError(f"process {pid} ({comm}) has exited (a zombie)")
+    if state == "T":
+        raise AttachError(f"process {pid} ({comm}) is stopped: injecting would resume it; "
+                          f"continue it first (kill -CONT {pid})")
     try:
         exe = Path(os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)"))
     except FileNotFoundError:
