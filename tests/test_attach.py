@@ -212,3 +212,19 @@ def test_eim_deployment_attaches_with_host_externs(host_binary, tmp_path):
     maps = json.loads(dump.read_text())["maps"]
     assert maps["per_status"][0]["key"] == 200 and maps["per_status"][0]["value"] > 0
     assert maps["last_counter"][0]["value"] > 0
+
+
+def test_process_exit_ends_the_attach(host, counter):
+    h = host(pie=True, threads=1)
+    cmd = bpftime("attach", str(h.pid), str(counter), "--prog", "count_any",
+                  "--attach", "count_any=uprobe:libc.so.6:labs")
+    try:
+        wait_attached(h.pid)
+        calls, wrong = h.finish()
+        out, err = cmd.communicate(timeout=30)
+    finally:
+        if cmd.poll() is None:
+            cmd.kill()
+    assert wrong == 0 and cmd.returncode == 0, err
+    assert f"process {h.pid} exited" in err
+    assert f"{h.pid} => " in out   # the maps, read after the end
