@@ -228,3 +228,33 @@ def test_process_exit_ends_the_attach(host, counter):
     assert wrong == 0 and cmd.returncode == 0, err
     assert f"process {h.pid} exited" in err
     assert f"{h.pid} => " in out   # the maps, read after the end
+
+
+def test_process_of_another_user(counter):
+    """As root: the session is handed to the process's user, so its agent can open it."""
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run a host as another user")
+    out_dir = Path(tempfile.mkdtemp(prefix="bpftime-attach-"))   # readable by that user
+    try:
+        out_dir.chmod(0o755)
+        exe = build_loop_host(out_dir)
+        proc = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                 str(exe), "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+        h = LoopHost(proc)
+        try:
+            assert proc.stdout.readline().strip() == "started"
+            assert proc.stdout.readline().strip() == "ready"
+            cmd = bpftime("attach", str(h.pid), str(counter), "--prog", "count_any",
+                          "--attach", "count_any=uprobe:libc.so.6:labs", "--detach-after", "0.3")
+            out, err = cmd.communicate(timeout=60)
+            assert cmd.returncode == 0, err
+            assert f"{h.pid} => " in out
+            assert h.finish()[1] == 0
+        finally:
+            h.kill()
+    finally:
+        shutil.rmtree(out_dir)
