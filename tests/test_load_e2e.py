@@ -519,3 +519,15 @@ def test_uretprobe_under_recursion_in_every_thread(tmp_path, demo, example, opt)
     calls = int(re.search(r"^fib 20 = 6765 calls (\d+)$", proc.stdout, re.M).group(1))
     assert calls == 4 * 21891
     assert maps["hits"] == [{"key": 0, "value": 2 * calls}]
+
+
+@pytest.mark.parametrize("opt, cet", [("O2", False), ("O2", True), ("O0", False)])
+def test_displaced_rip_relative_lea_still_points_at_its_data(tmp_path, demo, example, opt, cet):
+    """demo_greeting is `lea rax, [rip + greeting]; ret` (PIE): run from the trampoline,
+    the relocated lea must still yield the address of `greeting`."""
+    proc, maps = load_dump(tmp_path, str(example("counter")),
+                           "--attach", "count_target=uprobe:demo:demo_greeting",
+                           "--", str(demo(opt, True, cet)), "greet", "2000")
+    assert proc.returncode == 0, proc.stderr
+    assert "hello from the demo host: 2000 of 2000" in proc.stdout
+    assert maps["hits"] == [{"key": 0, "value": 2001}]

@@ -11,6 +11,7 @@
  *   demo rand N        call libc's rand_r() N times (nothing else in the host calls it)
  *   demo fib N T       compute demo_fib(N) recursively in each of T threads; prints the
  *                      result and the number of demo_fib calls
+ *   demo greet N       call demo_greeting() N times (it starts with a RIP-relative lea)
  *   demo bench N       time N calls of demo_target(); print "ns_per_call X"
  *
  * With --hold as the first argument it prints "done" after the work and waits for
@@ -68,6 +69,13 @@ static volatile long bumps;
 NOINLINE long demo_bump(void)
 {
     return ++bumps;
+}
+
+static const char greeting[] = "hello from the demo host";
+
+NOINLINE const char *demo_greeting(void)
+{
+    return greeting;
 }
 
 static long fib_calls;
@@ -219,12 +227,19 @@ static int dispatch(int argc, char **argv)
         printf("rand %ld odd %ld\n", n, acc);
         return 0;
     }
+    if (argc >= 3 && strcmp(argv[1], "greet") == 0) {
+        long n = atol(argv[2]), same = 0;
+        for (long i = 0; i < n; i++)
+            same += demo_greeting() == greeting;
+        printf("%s: %ld of %ld\n", demo_greeting(), same, n);
+        return 0;
+    }
     if (argc >= 4 && strcmp(argv[1], "fib") == 0)
         return run_fib(atol(argv[2]), atol(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "bench") == 0)
         return run_bench(atol(argv[2]));
     fprintf(stderr, "usage: demo [--hold] count N T | work N | check UID | add A B | "
-                    "events N | bump N | rand N | fib N T | bench N\n");
+                    "events N | bump N | rand N | fib N T | greet N | bench N\n");
     return 2;
 }
 
