@@ -89,12 +89,13 @@ def test_attach_option_moves_a_program_to_a_return_and_a_short_leaf(tmp_path, de
                            "--", str(host), "count", "1000", "2")
     assert proc.returncode == 0, proc.stderr
     assert maps["hits"] == [{"key": 0, "value": 1000}]
-    proc, maps = load_dump(tmp_path, str(example("counter")),
-                           "--attach", "count_target=uprobe:demo:demo_add",
-                           "--", str(host), "add", "2", "3")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[0] == "5"
-    assert maps["hits"] == [{"key": 0, "value": 1}]
+    for kind in ("uprobe", "uretprobe"):   # lea eax,[rdi+rsi]; ret: shorter than a jmp
+        proc, maps = load_dump(tmp_path, str(example("counter")),
+                               "--attach", f"count_target={kind}:demo:demo_add",
+                               "--", str(host), "add", "2", "3")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines()[0] == "5"
+        assert maps["hits"] == [{"key": 0, "value": 1}]
 
 
 @pytest.mark.parametrize("pie", [True, False])
