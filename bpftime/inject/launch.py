@@ -84,9 +84,9 @@ class EventPump:
             if lost:
                 problems.append(f"map {name}: {lost} records dropped (the ring was full)")
         trace = self.live.session.trace_ring
-        if trace is not None and RingBufferReader(trace).dropped:
-            problems.append(f"{RingBufferReader(trace).dropped} bpf_trace_printk lines dropped "
-                            f"(the trace ring was full)")
+        dropped = RingBufferReader(trace).dropped if trace is not None else 0
+        if dropped:
+            problems.append(f"{dropped} bpf_trace_printk lines dropped (the trace ring was full)")
         return problems
 
 
