@@ -10,8 +10,9 @@ called N times, with a counter extension (examples/counter) attached
 printing ns/hit, the overhead over the bare call and the ratio kernel / bpftime
 overhead; then what the agent adds to a host: resident memory beyond the session's
 maps, and start-up delay. Each number is the best of --repeat runs (the least
-disturbed by other work on a shared machine); still, compare ratios more than
-absolute values.
+disturbed by other work on a shared machine); as root the measured processes run
+under SCHED_FIFO (chrt -f 50; --no-realtime to not), which keeps other sessions'
+work from preempting them. Still, compare ratios more than absolute values.
 
     python bench/uprobe_overhead.py [--calls N] [--repeat R] [--json]
 """
@@ -35,6 +36,7 @@ FUNCTION = "demo_target"
 PROGRAM = "count_target"
 EMPTY = "nothing"         # the counter object's empty program: the hook's own cost
 NS_RE = re.compile(rb"ns_per_call ([0-9.]+)")
+PREFIX: list[str] = []    # ["chrt", "-f", "50"] when measuring under SCHED_FIFO
 
 
 def build() -> tuple[Path, Path]:
@@ -52,12 +54,12 @@ def ns_per_call(output: bytes) -> float:
 
 
 def run_bare(host: Path, calls: int) -> float:
-    return ns_per_call(subprocess.run([str(host), "bench", str(calls)], capture_output=True,
+    return ns_per_call(subprocess.run([*PREFIX, str(host), "bench", str(calls)], capture_output=True,
                                       check=True).stdout)
 
 
 def run_bpftime(host: Path, obj: Path, calls: int, kind: str, program: str = PROGRAM) -> float:
-    cmd = [sys.executable, "-m", "cli.main", "load", str(obj),
+    cmd = [*PREFIX, sys.executable, "-m", "cli.main", "load", str(obj),
            "--attach", f"{program}={kind}:{host}:{FUNCTION}", "--", str(host), "bench", str(calls)]
     proc = subprocess.run(cmd, capture_output=True, cwd=REPO)
     if proc.returncode:
@@ -227,7 +229,11 @@ def main() -> int:
     parser.add_argument("--kernel-calls", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-realtime", action="store_true",
+                        help="do not run the measured processes under SCHED_FIFO")
     args = parser.parse_args()
+    if not args.no_realtime and os.geteuid() == 0 and shutil.which("chrt"):
+        PREFIX[:] = ["chrt", "-f", "50"]
     for tool in ("cc", "clang"):
         if shutil.which(tool) is None:
             print(f"uprobe_overhead: {tool} is not installed", file=sys.stderr)
