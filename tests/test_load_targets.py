@@ -80,3 +80,21 @@ def test_deployment_extensions_at_their_class_entries():
     assert [a.name for a in from_deployment(deployment, load_object, ("force_check",))] == ["force-check"]
     with pytest.raises(LoadError, match="no extension 'nope' \\(extensions: force-check\\)"):
         from_deployment(deployment, load_object, ("nope",))
+
+
+def test_maps_of_two_objects_with_one_name_get_their_objects_names(tmp_path):
+    from test_load_support import compile_bpf
+
+    from bpftime.inject.session_build import _map_names
+
+    source = tmp_path / "other.bpf.c"
+    source.write_text('#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n'
+                      'struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1);\n'
+                      '  __type(key, __u32); __type(value, __u64); } hits SEC(".maps");\n'
+                      'SEC("uprobe") int p(void *ctx) { return 0; }\n'
+                      'char LICENSE[] SEC("license") = "GPL";\n')
+    counter, other = load_object(example_object("counter")), load_object(compile_bpf(source))
+    names = _map_names([counter, other])
+    assert names[(0, counter.map_index("hits"))] == "counter.hits"
+    assert names[(1, other.map_index("hits"))] == "other.hits"
+    assert names[(0, counter.map_index("counter.rodata"))] == "counter.rodata"
