@@ -258,3 +258,28 @@ def test_process_of_another_user(counter):
             h.kill()
     finally:
         shutil.rmtree(out_dir)
+
+
+def test_detach_after_the_attach_command_was_killed(host, counter):
+    """kill -9 of bpftime attach leaves the extensions running; bpftime detach PID
+    still restores every byte and removes the orphaned session."""
+    from bpftime.inject.attach_list import attached_sessions
+
+    h = host(pie=True, threads=2)
+    cmd = bpftime("attach", str(h.pid), str(counter), "--prog", "count_any",
+                  "--attach", "count_any=uprobe:libc.so.6:labs")
+    wait_attached(h.pid)
+    name = attached_sessions(h.pid)[0].name
+    cmd.kill()
+    cmd.communicate(timeout=30)
+    listed = subprocess.run([sys.executable, "-m", "cli.main", "list"], cwd=REPO,
+                            capture_output=True, text=True, check=True)
+    assert f"{name}  attach by {cmd.pid} (gone)" in listed.stdout
+    assert live_bytes(h.pid, "libc.so.6:labs")[0] != live_bytes(h.pid, "libc.so.6:labs")[1]
+    done = subprocess.run([sys.executable, "-m", "cli.main", "detach", str(h.pid)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    live, on_disk = live_bytes(h.pid, "libc.so.6:labs")
+    assert live == on_disk
+    assert not Path("/dev/shm" + name).exists()
+    assert h.finish()[1] == 0

@@ -3,6 +3,7 @@ running process, the agent injected into it with Frida, events printed while it
 runs, and a clean detach at the end (or when `bpftime detach` asks from elsewhere)."""
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
@@ -89,6 +90,20 @@ class Attachment:
         self.live.destroy()
 
 
+# struct bpftime_session_header (bpftime/native/session.h): creator_pid, creator_start
+CREATOR_PID_OFFSET = 24
+CREATOR_START_OFFSET = 32
+
+
+def _tie_to(target: Target, session: Session) -> None:
+    """Make the session live exactly as long as the process it extends: stale
+    cleaning (a later `bpftime load`) must not remove it while its extensions run
+    there, even once this command is gone (killed: `bpftime detach` still finds it)."""
+    ctypes.c_int32.from_address(session.address(CREATOR_PID_OFFSET)).value = target.pid
+    ctypes.c_uint64.from_address(session.address(CREATOR_START_OFFSET)).value = target.start
+    session.creator_pid, session.creator_start = target.pid, target.start
+
+
 def _share_with(target: Target, session: Session) -> None:
     """Let the target's user open the session (it is created 0600 for ours)."""
     if target.uid != os.geteuid():
@@ -112,6 +127,7 @@ def attach_prepared(target: Target, prepared: Prepared, timeout: float = AGENT_T
         n_hits = sum(len(h.programs) for h in prepared.hooks)
         offset = add_record(live.session, n_hits)
         _share_with(target, live.session)
+        _tie_to(target, live.session)
         att = Attachment(target, live, offset, started)
         if stop is not None and stop.received is not None:
             raise AttachError(f"{signal.Signals(stop.received).name} before attaching to process "

@@ -11,7 +11,6 @@ from bpftime.inject.attach_list import SessionRow, attached_sessions, describe, 
 from bpftime.inject.attach_records import AttachRecord, find_record
 from bpftime.inject.frida_inject import check_target
 from bpftime.runtime import Session
-from bpftime.runtime.session import is_stale
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def detach(which: str, timeout: float = AGENT_TIMEOUT) -> list[Detached]:
             target = check_target(row.pid)
             out.append(Detached(row.name, row.pid,
                                 detach_session(target, session, record.offset, timeout)))
-            if is_stale(session):   # its attach command is gone: nobody else removes it
+            if not row.creator_alive:   # its attach command is gone: nobody else removes it
                 session.unlink()
         finally:
             session.close()

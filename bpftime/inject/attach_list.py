@@ -6,13 +6,14 @@ from __future__ import annotations
 import ctypes
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bpftime.errors import BpftimeError
 from bpftime.inject import records
 from bpftime.inject.attach_records import AttachRecord, find_record
 from bpftime.inject.records import State, Status
 from bpftime.runtime import ObjectKind, Session
-from bpftime.runtime.session import is_stale, session_names
+from bpftime.runtime.session import PREFIX, is_stale, session_names
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,18 @@ def describe(session: Session) -> SessionRow:
     """One session as `bpftime list` shows it."""
     record = find_record(session)
     status = _load_status(session)
+    creator, creator_alive = session.creator_pid, not is_stale(session)
     if record is not None:
         kind, pid, state = "attach", record.pid, record.state.name.lower()
+        # the session is tied to the process it extends; its name tells the command's pid
+        named = session.name.lstrip("/").removeprefix(PREFIX).split("-", 1)[0]
+        creator = int(named) if named.isdigit() else 0
+        creator_alive = creator > 0 and Path(f"/proc/{creator}").exists()
     else:
         kind = "load"
         pid = status.pid if status is not None else 0
         state = status.state.name.lower() if status is not None else "no load table"
-    return SessionRow(session.name, kind, session.creator_pid, not is_stale(session), pid,
+    return SessionRow(session.name, kind, creator, creator_alive, pid,
                       _comm(pid) if pid else "-", state, _extensions(session, record))
 
 
