@@ -137,8 +137,9 @@ def build_stress(tmp_path: Path, name: str) -> Path:
         pytest.skip("gcc is not installed")
     exe = tmp_path / name
     lib = Path(library_path())
-    subprocess.run([gcc, "-O2", "-o", str(exe), str(NATIVE_TESTS / f"{name}.c"), str(lib),
-                    f"-Wl,-rpath,{lib.parent}", "-lpthread"], check=True, capture_output=True)
+    subprocess.run([gcc, "-O2", "-Wall", "-I", str(lib.parent / "native"), "-o", str(exe),
+                    str(NATIVE_TESTS / f"{name}.c"), str(lib), f"-Wl,-rpath,{lib.parent}", "-lpthread"],
+                   check=True, capture_output=True)
     return exe
 
 

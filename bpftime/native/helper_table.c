@@ -2,6 +2,7 @@
 #include <stddef.h>
 
 #include "helpers.h"
+#include "runtime.h"
 
 /* Address of helper `id`, or NULL if the runtime does not implement it. */
 BPFTIME_API void *bpftime_helper_address(int id)

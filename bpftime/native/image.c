@@ -4,7 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "api.h"
+#include "runtime.h"
 
 static size_t page_round(size_t len)
 {

@@ -1,5 +1,6 @@
 /* The per-thread invocation record and a way to run a program with it set. */
 #include "invocation.h"
+#include "runtime.h"
 
 __thread struct bpftime_invocation bpftime_invocation_tls
     __attribute__((tls_model("initial-exec"), visibility("hidden")));

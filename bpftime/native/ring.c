@@ -6,6 +6,7 @@
 
 #include "lock.h"
 #include "map.h"
+#include "runtime.h"
 
 #define PERF_RING_DATA 65536u
 #define PERF_RING_DESC 64u

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "api.h"
+#include "runtime.h"
 
 #define BPFTIME_SESSION_MAGIC 0x31454d4954465042ULL /* "BPFTIME1" */
 #define BPFTIME_SESSION_VERSION 1
@@ -47,10 +48,6 @@ struct bpftime_session_header {
     uint64_t reserved[8];
     struct bpftime_object objects[BPFTIME_MAX_OBJECTS];
 };
-
-BPFTIME_API void *bpftime_session_open(const char *name, int *err);
-BPFTIME_API int64_t bpftime_session_add_object(void *base, uint32_t kind, const char *name,
-                                               uint64_t size);
 
 /* Allocates `size` zeroed bytes in the region: the payload offset, or -errno. */
 BPFTIME_HIDDEN int64_t bpftime_session_alloc(struct bpftime_session_header *s, uint64_t size);

@@ -2,19 +2,18 @@
  * to counters of a shared hash map (inserting missing keys with BPF_NOEXIST, as a
  * program would) and insert/delete keys of their own to churn the freelist.
  * Usage: hash_stress SESSION MAP ITERATIONS COUNTERS TAG. Linked against the native
- * library; run by tests/test_session.py from several processes at once. */
+ * library (headers from bpftime/native); run by tests/test_session.py from several
+ * processes at once. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#define THREADS 2
+#include "helpers.h"
+#include "runtime.h"
+#include "session.h"
 
-void *bpftime_session_open(const char *name, int *err);
-int64_t bpftime_session_find_object(const void *base, uint32_t kind, const char *name);
-uint64_t bpftime_helper_map_lookup_elem(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
-uint64_t bpftime_helper_map_update_elem(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
-uint64_t bpftime_helper_map_delete_elem(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+#define THREADS 2
 
 struct job {
     uint64_t map;
@@ -61,7 +60,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot open session %s: %d\n", argv[1], err);
         return 1;
     }
-    int64_t off = bpftime_session_find_object(base, 1 /* map */, argv[2]);
+    int64_t off = bpftime_session_find_object(base, BPFTIME_OBJ_MAP, argv[2]);
     if (off < 0) {
         fprintf(stderr, "no map %s\n", argv[2]);
         return 1;

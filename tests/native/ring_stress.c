@@ -9,14 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define THREADS 2
+#include "helpers.h"
+#include "runtime.h"
+#include "session.h"
 
-void *bpftime_session_open(const char *name, int *err);
-int64_t bpftime_session_find_object(const void *base, uint32_t kind, const char *name);
-uint64_t bpftime_helper_ringbuf_output(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
-uint64_t bpftime_helper_ringbuf_reserve(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
-uint64_t bpftime_helper_ringbuf_submit(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
-uint64_t bpftime_helper_ringbuf_discard(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+#define THREADS 2
 
 struct job {
     uint64_t map;
@@ -74,7 +71,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot open session %s: %d\n", argv[1], err);
         return 1;
     }
-    int64_t off = bpftime_session_find_object(base, 1 /* map */, argv[2]);
+    int64_t off = bpftime_session_find_object(base, BPFTIME_OBJ_MAP, argv[2]);
     if (off < 0) {
         fprintf(stderr, "no map %s\n", argv[2]);
         return 1;
