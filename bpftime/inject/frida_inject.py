@@ -140,18 +140,25 @@ def check_target(pid: int) -> Target:
     return Target(pid, exe, uid, gid, start)
 
 
+def _frida():
+    try:
+        import frida
+    except ImportError:
+        raise AttachError("bpftime attach needs the frida Python package "
+                          "(pip install frida)") from None
+    return frida
+
+
 @cache
 def _device():
-    import frida
-
-    return frida.get_local_device()
+    return _frida().get_local_device()
 
 
 def inject(target: Target, library: str, entrypoint: str, data: str) -> None:
     """Load `library` into the target (once: later calls reuse it) and call
     `entrypoint(data, &stay_resident, NULL)` there, on a thread of Frida's. Returns
     once it has been started; AttachError when the injection fails."""
-    import frida
+    frida = _frida()
 
     try:
         _device().inject_library_file(target.pid, library, entrypoint, data)
