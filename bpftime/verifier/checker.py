@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from bpftime.isa import (Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo, FP,
-                         MAX_CALL_FRAMES, STACK_SIZE)
-from bpftime.kernel_abi import MapType
+from bpftime.isa import FP, STACK_SIZE, Alu, AtomicOp, Cls, Insn, Jmp, Mode, Pseudo
 from bpftime.verifier import calls
 from bpftime.verifier.context import Context
 from bpftime.verifier.diag import Refusal, Rejected, insn_text
