@@ -179,3 +179,10 @@ def test_counters_that_only_feed_the_result_do_not_multiply_states():
                  "mov %r0, %r7\nexit")
     assert result.processed < 60 * 8 * 2
     assert result.max_instructions == 3 + 60 * 7 + 2   # 7 with the bump, 6 without
+
+
+def test_tail_call_falls_through_when_the_slot_is_empty():
+    jumps = MapDef("jumps", MapType.PROG_ARRAY, 4, 4, 4)
+    result = run("lddw %r2, map_idx(0)\nmov %r3, 1\ncall bpf_tail_call\nmov %r0, 0\nexit",
+                 maps=[jumps])
+    assert result.max_instructions == 6
