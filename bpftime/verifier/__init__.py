@@ -100,6 +100,9 @@ def verify(insns: list[Insn], *, maps: list, policy: Policy, btf=None, line_info
     used = sum(map_bytes(maps[i]) for i in sorted(w.maps_used))
     result = VerifyResult(name, w.processed, w.longest, depth, used,
                           sum(len(v) for v in w.checkpoints.values()))
+    if log is not None:
+        log(f"processed {result.processed} insns (limit {budget}), {result.states} states kept, "
+            f"at most {result.max_instructions} insns per run, memory {result.memory} bytes")
     if policy.max_memory is not None and result.memory > policy.max_memory:
         raise Rejected(name, None, "", f"memory over the class's limit: maps {used} bytes + "
                        f"stack {depth} bytes = {result.memory} bytes, class "

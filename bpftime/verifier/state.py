@@ -238,7 +238,9 @@ def subsumes(old: State, cur: State, live: list[int], precise: list[int],
 def fmt_reg(r: Reg, maps=None) -> str:
     name = KIND_NAMES[r.kind]
     if r.kind == Kind.SCALAR:
-        return str(r.val) if r.val.is_const else f"scalar({r.val})"
+        if r.val.is_const:
+            return str(r.val)
+        return f"scalar(id={r.id}{',' if str(r.val) else ''}{r.val})" if r.id else f"scalar({r.val})"
     if r.kind == Kind.STACK:
         off = str(r.val) if r.val.is_const else f"({r.val})"
         sign = "" if off.startswith("-") or not r.val.is_const else "+" if r.val.value else ""
