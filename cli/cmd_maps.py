@@ -11,8 +11,9 @@ import click
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print {\"maps\": {NAME: [{key, value}]}}.")
 def maps(session: str | None, name: str | None, as_json: bool) -> int:
-    """Show the maps of SESSION (a session name such as /bpftime-1234-…, or the pid of
-    the `bpftime load` that made it; default: the only live session), or only map NAME."""
+    """Show the maps of SESSION (a session name such as /bpftime-1234-…, or a pid: of
+    the `bpftime load` that made it or of the program it extends; default: the only
+    live session), or only map NAME."""
     from bpftime.inject.mapview import session_views, to_json, to_text
     from bpftime.inject.sessions import looks_like_session, pick_session
 

@@ -53,6 +53,15 @@ def test_maps_of_a_live_session_as_json_and_text(live_load):
     assert sum(int(l.split(" => ")[1]) for l in lines[1:]) == 100
 
 
+def test_session_by_the_pid_of_the_extended_host(live_load):
+    hosts = [int(c) for t in Path(f"/proc/{live_load.pid}/task").iterdir()
+             for c in (t / "children").read_text().split()]
+    assert len(hosts) == 1
+    proc = bpftime("maps", str(hosts[0]), "hist", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert sum(e["value"] for e in json.loads(proc.stdout)["maps"]["hist"]) == 100
+
+
 def test_only_session_is_the_default(live_load):
     others = [p for p in Path("/dev/shm").glob("bpftime-*") if not p.name.startswith(f"bpftime-{live_load.pid}-")]
     if others:
@@ -66,7 +75,7 @@ def test_only_session_is_the_default(live_load):
 
 @pytest.mark.parametrize("args, message", [
     (["/bpftime-no-such"], "no such session"),
-    (["999999999"], "no live bpftime session was created by process 999999999"),
+    (["999999999"], "no live bpftime session was created by process 999999999 or extends it"),
 ])
 def test_bad_session_is_one_line(args, message):
     proc = bpftime("maps", *args)

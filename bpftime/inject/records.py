@@ -100,3 +100,18 @@ def plan_record(plan: bytes, plan_at: int, module: str, vaddr: int,
 def tails_record(tails: list[tuple[int, int, int]]) -> bytes:
     """struct bpftime_load_tails: (prog_array map offset, slot, image) triples."""
     return TAILS.pack(len(tails), 0) + b"".join(TAIL.pack(m, slot, image) for m, slot, image in tails)
+
+
+def read_status(session, load_offset: int | None = None) -> Status | None:
+    """The agent's report in `session` (a bpftime.runtime.Session), None without a
+    load table; `load_offset` saves looking the table up."""
+    import ctypes
+
+    from bpftime.runtime import ObjectKind
+
+    if load_offset is None:
+        load_offset = session.find_object(ObjectKind.BLOB, LOAD_OBJECT)
+        if load_offset is None:
+            return None
+    raw = ctypes.string_at(session.address(load_offset + status_offset()), STATUS.size)
+    return Status.decode(raw)

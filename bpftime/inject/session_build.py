@@ -39,8 +39,7 @@ class LoadSession:
     load_offset: int
 
     def status(self) -> Status:
-        at = self.session.address(self.load_offset + records.status_offset())
-        return Status.decode(ctypes.string_at(at, records.STATUS.size))
+        return records.read_status(self.session, self.load_offset)
 
     def destroy(self) -> None:
         self.session.close()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from bpftime.errors import LoadError
+from bpftime.inject.records import State, read_status
 from bpftime.runtime import Session
 from bpftime.runtime.session import PREFIX, is_stale, session_names
 
@@ -27,16 +28,36 @@ def live_sessions() -> list[str]:
     return names
 
 
+def extended_pid(session: Session) -> int | None:
+    """The pid of the process whose agent took up the session's load, if any."""
+    status = read_status(session)
+    return status.pid if status is not None and status.state != State.PENDING else None
+
+
+def _made_or_extended_by(name: str, pid: int) -> bool:
+    if name.lstrip("/").removeprefix(PREFIX).split("-", 1)[0] == str(pid):
+        return True
+    try:
+        session = Session.open(name)
+    except LoadError:
+        return False
+    try:
+        return extended_pid(session) == pid
+    finally:
+        session.close()
+
+
 def pick_session(which: str | None) -> Session:
-    """Open the session `which` names (a name, or the pid of the process that created
-    it), or the only live one when `which` is None."""
+    """Open the session `which` names (a name; or a pid: of the command that created
+    it, or of the host it extends), or the only live one when `which` is None."""
     if which is not None and not which.isdigit():
         return Session.open(which)
     live = live_sessions()
     if which is not None:
-        live = [n for n in live if n.lstrip("/").removeprefix(PREFIX).split("-", 1)[0] == which]
+        live = [n for n in live if _made_or_extended_by(n, int(which))]
         if not live:
-            raise LoadError(f"no live bpftime session was created by process {which}")
+            raise LoadError(f"no live bpftime session was created by process {which} "
+                            f"or extends it")
     if not live:
         raise LoadError("no live bpftime session (start one with bpftime load)")
     if len(live) > 1:
