@@ -95,16 +95,19 @@ def test_fifty_attach_detach_cycles_under_four_threads(host, counter):
 
 @pytest.mark.parametrize("pie", [True, False], ids=["pie", "nopie"])
 def test_executable_libc_and_dlopened_library(host, counter, pie):
-    from bpftime.inject.attach import attach_prepared
+    from bpftime.inject.attach import attach
 
     h = host(pie=pie, plugin=True)
     exe = Path(os.readlink(f"/proc/{h.pid}/exe"))
     specs = [f"{exe}:target", "libc.so.6:labs", "libplugin.so:plugin_fn"]
-    proc, prepared = request(h.pid, counter, specs)
-    att = attach_prepared(proc, prepared)
+    att = attach(h.pid, counter, ("count_any",), tuple(f"count_any=uprobe:{e}" for e in specs))
     try:
         assert all(n > 0 for n in wait_hits(att))
         att.detach()
+        time.sleep(0.01)   # calls that were in flight finish
+        (calls,) = [int.from_bytes(v, "little") for _, v in att.live.maps[0].map.items()]
+        # every counted hit ran the extension (its first update races between threads)
+        assert sum(att.hits()) - 4 <= calls <= sum(att.hits())
     finally:
         att.close()
     for spec in ("target", "libc.so.6:labs", "libplugin.so:plugin_fn"):

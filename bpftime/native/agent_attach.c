@@ -80,31 +80,6 @@ static struct bpftime_attach *attach_record(void *session)
     return a;
 }
 
-/* Points every program's hit counter of every installed hook into the session:
- * 0, or -1 with a reason in the record. */
-static int count_hits(struct attachment *at)
-{
-    struct bpftime_loader *l = &at->loader;
-    uint64_t *hits = bpftime_at(l->session, at->attach->hits);
-    const uint64_t *plans = bpftime_at(l->session, l->load->plans);
-    uint32_t c = 0;
-    for (uint32_t i = 0; i < l->load->n_plans; i++) {
-        const struct bpftime_load_plan *p = bpftime_at(l->session, plans[i]);
-        struct bpftime_hook *hook = bpftime_hook_get(l->hooks, (int)i);
-        if (!hook || p->n_programs > at->attach->n_hits - c) {
-            report(at->attach, BPFTIME_ATTACH_FAILED, "hook %u: no counters for its programs", i);
-            return -1;
-        }
-        uint32_t n_entry = 0, n_return = 0;
-        for (uint32_t k = 0; k < p->n_programs; k++, c++) {
-            uint64_t **slot = p->programs[k].at_return ? &hook->return_hits[n_return++]
-                                                       : &hook->entry_hits[n_entry++];
-            __atomic_store_n(slot, &hits[c], __ATOMIC_RELAXED);
-        }
-    }
-    return 0;
-}
-
 /* Removes every hook of `at`: the number removed; *first_err gets the first failure. */
 static uint32_t remove_hooks(struct attachment *at, char *first_err, size_t len)
 {
@@ -145,17 +120,15 @@ static void attach_locked(const char *name)
     }
     snprintf(at->name, sizeof at->name, "%s", name);
     at->attach = record;
-    int rc = bpftime_load_install(&at->loader, session);
-    if (rc == 0 && count_hits(at) == 0) {
+    int rc = bpftime_load_install(&at->loader, session, bpftime_at(session, record->hits),
+                                  record->n_hits);
+    if (rc == 0) {
         report(record, BPFTIME_ATTACH_ATTACHED, "%s", at->loader.load->status.message);
         at->next = registry;
         registry = at;
         return;
     }
-    if (rc == 0) { /* installed, but the counters do not fit: take it out again */
-        char ignored[200] = "";
-        remove_hooks(at, ignored, sizeof ignored);
-    } else if (rc == 1) {
+    if (rc == 1) {
         report(record, BPFTIME_ATTACH_FAILED, "the session has no load table");
     } else {
         report(record, BPFTIME_ATTACH_FAILED, "%s", at->loader.load->status.message);

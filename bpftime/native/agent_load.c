@@ -168,6 +168,22 @@ static void unmap_images(struct bpftime_loader *l)
     }
 }
 
+/* Points the next program slot of hook `id` at the next hit counter, when counting:
+ * 0, or -1 when the counters run out. Before the program is added, so that its
+ * first run is counted. */
+static int count_hits(struct bpftime_loader *l, int id, int at_return)
+{
+    if (!l->hits)
+        return 0;
+    struct bpftime_hook *hook = bpftime_hook_get(l->hooks, id);
+    uint32_t n = hook ? (at_return ? hook->n_return : hook->n_entry) : BPFTIME_HOOK_MAX_PROGS;
+    if (n >= BPFTIME_HOOK_MAX_PROGS || l->n_counted >= l->n_hits)
+        return -1;
+    uint64_t **slot = at_return ? &hook->return_hits[n] : &hook->entry_hits[n];
+    __atomic_store_n(slot, &l->hits[l->n_counted++], __ATOMIC_RELAXED);
+    return 0;
+}
+
 /* Applies plan `i` and adds its programs: 0, or reports why not and returns -1. */
 static int apply_plan(struct bpftime_loader *l, uint32_t i)
 {
@@ -206,7 +222,8 @@ static int apply_plan(struct bpftime_loader *l, uint32_t i)
         }
         const struct bpftime_load_image *img = bpftime_at(l->session, image_offsets[image]);
         bpftime_prog_fn fn = (bpftime_prog_fn)((char *)l->images[image] + img->entry_offset);
-        if (bpftime_hook_add_program(l->hooks, id, fn, p->programs[k].at_return != 0) != 0) {
+        if (count_hits(l, id, p->programs[k].at_return != 0) != 0 ||
+            bpftime_hook_add_program(l->hooks, id, fn, p->programs[k].at_return != 0) != 0) {
             report(l->load, BPFTIME_LOAD_FAILED, "hook %u: cannot add %.64s (too many extensions "
                    "at one entry?)", i, img->name);
             return -1;
@@ -278,10 +295,12 @@ static int install(struct bpftime_loader *l)
     return 0;
 }
 
-int bpftime_load_install(struct bpftime_loader *l, void *session)
+int bpftime_load_install(struct bpftime_loader *l, void *session, uint64_t *hits,
+                         uint32_t n_hits)
 {
     uint64_t started = now_ns();
-    *l = (struct bpftime_loader){.session = session, .host_bias = main_program_bias()};
+    *l = (struct bpftime_loader){.session = session, .host_bias = main_program_bias(),
+                                 .hits = hits, .n_hits = n_hits};
     int64_t off = bpftime_session_find_object(session, BPFTIME_OBJ_BLOB, BPFTIME_LOAD_OBJECT);
     if (off < 0 || !in_session(l, (uint64_t)off, sizeof(struct bpftime_load)))
         return 1;
@@ -314,5 +333,5 @@ void bpftime_agent_load(void *session)
     struct bpftime_loader l;
     /* A session without a load table is someone else's business; the hook table and
      * the images of an installed one stay for the life of the process. */
-    bpftime_load_install(&l, session);
+    bpftime_load_install(&l, session, NULL, 0);
 }

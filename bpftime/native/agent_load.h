@@ -97,13 +97,18 @@ struct bpftime_loader {
     uint32_t n_mapped;
     struct bpftime_hooks *hooks; /* plan i is hook i */
     int64_t host_bias;           /* of the main executable, -1 if unknown */
+    uint64_t *hits;              /* per-program hit counters, plan by plan, NULL: none */
+    uint32_t n_hits;
+    uint32_t n_counted;          /* counters handed out so far */
 };
 
 /* Maps every image of `session`'s load table, fills its slots, applies every hook
- * plan and reports in the table's status; touches no environment. 0 installed (l
- * holds the images and the hook table), -1 failed (reported, everything undone), 1
- * the session has no load table. */
-BPFTIME_HIDDEN int bpftime_load_install(struct bpftime_loader *l, void *session);
+ * plan and reports in the table's status; touches no environment. With `hits`, each
+ * program (plan by plan, in order) counts its runs there from its first one. 0
+ * installed (l holds the images and the hook table), -1 failed (reported, everything
+ * undone), 1 the session has no load table. */
+BPFTIME_HIDDEN int bpftime_load_install(struct bpftime_loader *l, void *session, uint64_t *hits,
+                                        uint32_t n_hits);
 
 /* BLOB "tails" (optional): prog_array slots to fill with images once they are
  * mapped (libbpf's `.values = { [slot] = &prog }`). */
