@@ -217,8 +217,6 @@ MAX_LOOPS = 1 << 23   # the most iterations bpf_loop runs (it fails with -E2BIG 
 def loop_callback(w: "Walker", pc: int, st: State, target: int) -> None:
     """bpf_loop(nr, callback, ctx, flags): verify the callback on its own walk from a
     state covering any iteration, and charge nr times its longest path."""
-    from bpftime.verifier.checker import Walker
-
     regs = st.cur.regs
     flags = regs[4]
     if not (flags.is_scalar and flags.val.is_const and flags.val.value == 0):
@@ -239,8 +237,7 @@ def loop_callback(w: "Walker", pc: int, st: State, target: int) -> None:
     cb_regs[2] = ctx
     cb_regs[FP] = Reg(Kind.STACK, ZERO, frame=len(st.frames))
     inner.frames.append(Frame(cb_regs, {}, pc, target, loop_max=nr_max))
-    sub = Walker(w.insns, w.maps, w.policy, w.externs, w.line_info, w.name,
-                 w.budget - w.processed, w.log, w.btf)
+    sub = w.nested()
     sub.run(target, inner)
     w.processed += sub.processed
     w.maps_used |= sub.maps_used

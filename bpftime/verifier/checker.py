@@ -55,14 +55,28 @@ class Walker:
     def __init__(self, insns: list[Insn], maps: list, policy: Policy, externs: list,
                  line_info: list | None, name: str, budget: int,
                  log: Callable[[str], None] | None, btf=None):
-        self.insns, self.policy, self.externs = insns, policy, externs
-        self.maps = list(maps)     # inner maps of maps-of-maps are appended as met
-        self.line_info = sorted(line_info or [], key=lambda li: li.insn)
-        self.name, self.budget, self.log, self.btf = name, budget, log, btf
-        self.ctx = Context(policy) if policy.context != ContextKind.MEMORY else None
+        self._setup(insns, list(maps), policy, externs, line_info, name, budget, log, btf)
         self.live = live_registers(insns)
         self.precise = relevant_registers(insns)
         self.prune_points = self._prune_points()
+
+    def nested(self) -> "Walker":
+        """A walker for a bpf_loop callback: same program and analyses, its own
+        states, the budget that is left."""
+        sub = Walker.__new__(Walker)
+        sub._setup(self.insns, self.maps, self.policy, self.externs, self.line_info, self.name,
+                   self.budget - self.processed, self.log, self.btf)
+        sub.live, sub.precise, sub.prune_points = self.live, self.precise, self.prune_points
+        return sub
+
+    def _setup(self, insns: list[Insn], maps: list, policy: Policy, externs: list,
+               line_info: list | None, name: str, budget: int,
+               log: Callable[[str], None] | None, btf) -> None:
+        self.insns, self.policy, self.externs = insns, policy, externs
+        self.maps = maps    # a copy of the caller's: inner maps of maps of maps get appended
+        self.line_info = sorted(line_info or [], key=lambda li: li.insn)
+        self.name, self.budget, self.log, self.btf = name, budget, log, btf
+        self.ctx = Context(policy) if policy.context != ContextKind.MEMORY else None
         self.checkpoints: dict[int, list[Checkpoint]] = {}
         self.processed = 0
         self.longest = 0
