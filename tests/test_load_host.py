@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def test_signal_to_the_command_reaches_the_host():
     host = Host.start(Path(sys.executable), ["-c", "import time; time.sleep(30)"], dict(os.environ))
     try:
         time.sleep(0.2)
-        os.kill(os.getpid(), signal.SIGTERM)   # blocked in this thread: taken by wait()
+        # aimed at this thread, which blocks it, so wait() takes it: a process-wide kill could
+        # land in another thread of the test process (e.g. Frida's) and end the whole run
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
         assert _wait(host) == 128 + signal.SIGTERM
     finally:
         host.finish()
