@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_attach_host import SOURCE, LoopHost, build_loop_host, loop_build  # noqa: F401
+from test_attach_host import LoopHost, build_loop_host, loop_build  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 

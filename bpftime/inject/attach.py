@@ -67,10 +67,6 @@ class Attachment:
     started: float              # time.monotonic() when the attach began
     attached: float = 0.0       # … when the agent reported its hooks installed
 
-    @property
-    def name(self) -> str:
-        return self.live.session.name
-
     def record(self) -> AttachRecord:
         return AttachRecord.read(self.live.session, self.record_offset)
 
@@ -165,15 +161,12 @@ def _give_up(target: Target, session: Session, offset: int) -> None:
         pass   # the process ended, or its agent never runs: nothing is installed either way
 
 
-def attach(pid: int, request: LoadRequest | None = None, target: Path | None = None,
+def attach(pid: int, target: Path, progs: tuple[str, ...] = (), attach: tuple[str, ...] = (),
            timeout: float = AGENT_TIMEOUT) -> Attachment:
-    """Python API: attach TARGET's extensions (or `request`'s) to process `pid`."""
-    if request is None:
-        if target is None:
-            raise ValueError("attach needs a request or a target")
-        proc, request = attach_request(pid, target)
-    else:
-        proc = check_target(pid)
+    """Python API: TARGET's extensions (an object or a deployment spec; `progs` and
+    `attach` as on the command line) installed in running process `pid`. Use
+    `hits()`, `live.maps`, then `detach()` and `close()`."""
+    proc, request = attach_request(pid, target, progs, attach)
     return attach_prepared(proc, prepare(request, pid), timeout)
 
 
