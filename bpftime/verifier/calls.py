@@ -75,6 +75,9 @@ def exit_(w: "Walker", pc: int, st: State) -> list[tuple[int, State]]:
     if st.cur.loop_max >= 0:   # end of one bpf_loop iteration
         if not (r0.is_scalar and r0.val.umax <= 1):  # also refuses an uninitialized R0
             raise Refusal(f"bpf_loop callback must return 0 or 1, R0={fmt_reg(r0, w.maps)}")
+        for where in st.refs.values():
+            raise Refusal(f"unreleased reference: the ringbuf record reserved at instruction "
+                          f"{where} is neither submitted nor discarded when the callback returns")
         return []
     if len(st.frames) > 1:
         callee = st.frames.pop()
@@ -217,6 +220,9 @@ MAX_LOOPS = 1 << 23   # the most iterations bpf_loop runs (it fails with -E2BIG 
 def loop_callback(w: "Walker", pc: int, st: State, target: int) -> None:
     """bpf_loop(nr, callback, ctx, flags): verify the callback on its own walk from a
     state covering any iteration, and charge nr times its longest path."""
+    for where in st.refs.values():   # the callback could release it behind the caller's back
+        raise Refusal(f"bpf_loop while the ringbuf record reserved at instruction {where} "
+                      f"is held: submit or discard it first")
     regs = st.cur.regs
     flags = regs[4]
     if not (flags.is_scalar and flags.val.is_const and flags.val.value == 0):
