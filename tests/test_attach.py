@@ -52,11 +52,11 @@ def live_bytes(pid: int, spec: str, n: int = 16) -> tuple[bytes, bytes]:
     return live, on_disk
 
 
-def request(pid: int, obj: Path, entries: list[str]):
+def request(pid: int, obj: Path, entries: list[str], kind: str = "uprobe"):
     from bpftime.inject.attach import attach_request
     from bpftime.inject.prepare import prepare
 
-    proc, req = attach_request(pid, obj, ("count_any",), tuple(f"count_any=uprobe:{e}" for e in entries))
+    proc, req = attach_request(pid, obj, ("count_any",), tuple(f"count_any={kind}:{e}" for e in entries))
     return proc, prepare(req, pid)
 
 
@@ -68,13 +68,16 @@ def wait_hits(att, timeout: float = 10.0) -> list[int]:
     return att.hits()
 
 
-def test_fifty_attach_detach_cycles_under_four_threads(host, counter):
+@pytest.mark.parametrize("kind", ["uprobe", "uretprobe"])
+def test_fifty_attach_detach_cycles_under_four_threads(host, counter, kind):
+    """Return addresses hijacked at detach time come back through return trampolines
+    that stay mapped: uretprobes survive the cycles too."""
     from bpftime.inject.attach import attach_prepared
     from bpftime.inject.attach_records import AttachState
 
     h = host(pie=True)
     exe = Path(os.readlink(f"/proc/{h.pid}/exe"))
-    proc, prepared = request(h.pid, counter, [f"{exe}:target"])
+    proc, prepared = request(h.pid, counter, [f"{exe}:target"], kind)
     started = time.monotonic()
     for cycle in range(CYCLES):
         att = attach_prepared(proc, prepared)
