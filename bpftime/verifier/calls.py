@@ -75,9 +75,9 @@ def exit_(w: "Walker", pc: int, st: State) -> list[tuple[int, State]]:
     if st.cur.loop_max >= 0:   # end of one bpf_loop iteration
         if not (r0.is_scalar and r0.val.umax <= 1):  # also refuses an uninitialized R0
             raise Refusal(f"bpf_loop callback must return 0 or 1, R0={fmt_reg(r0, w.maps)}")
-        for where in st.refs.values():
+        if st.refs:
             raise Refusal(f"unreleased reference: the ringbuf record reserved at instruction "
-                          f"{where} is neither submitted nor discarded when the callback returns")
+                          f"{held(st)} is neither submitted nor discarded when the callback returns")
         return []
     if len(st.frames) > 1:
         callee = st.frames.pop()
@@ -92,10 +92,15 @@ def exit_(w: "Walker", pc: int, st: State) -> list[tuple[int, State]]:
     if r0.is_ptr and not w.policy.allow_pointer_leak:
         raise Refusal(f"pointer leak: R0 ({fmt_reg(r0, w.maps)}) returned "
                       f"(class {w.policy.class_name} does not allow leaking pointers)")
-    for rid, where in st.refs.items():
+    if st.refs:
         raise Refusal(f"unreleased reference: the ringbuf record reserved at instruction "
-                      f"{where} is neither submitted nor discarded on this path")
+                      f"{held(st)} is neither submitted nor discarded on this path")
     return []
+
+
+def held(st: State) -> int:
+    """The instruction that reserved the first reference still held."""
+    return next(iter(st.refs.values()))
 
 
 def max_stack(w: "Walker") -> tuple[int, list[int]]:
@@ -129,8 +134,8 @@ def helper(w: "Walker", pc: int, hid: int, st: State) -> None:
         if w.policy.max_instructions is not None:
             raise Refusal(f"{name}: class {w.policy.class_name} has an instruction limit, which "
                           f"can't be proven across tail calls")
-        for where in st.refs.values():
-            raise Refusal(f"{name} would leak the ringbuf record reserved at instruction {where}")
+        if st.refs:
+            raise Refusal(f"{name} would leak the ringbuf record reserved at instruction {held(st)}")
     regs = st.cur.regs
     map_reg: Reg | None = None
     alloc_size = 0
@@ -220,8 +225,8 @@ MAX_LOOPS = 1 << 23   # the most iterations bpf_loop runs (it fails with -E2BIG 
 def loop_callback(w: "Walker", pc: int, st: State, target: int) -> None:
     """bpf_loop(nr, callback, ctx, flags): verify the callback on its own walk from a
     state covering any iteration, and charge nr times its longest path."""
-    for where in st.refs.values():   # the callback could release it behind the caller's back
-        raise Refusal(f"bpf_loop while the ringbuf record reserved at instruction {where} "
+    if st.refs:   # the callback could release it behind the caller's back
+        raise Refusal(f"bpf_loop while the ringbuf record reserved at instruction {held(st)} "
                       f"is held: submit or discard it first")
     regs = st.cur.regs
     flags = regs[4]
