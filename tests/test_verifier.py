@@ -186,3 +186,11 @@ def test_tail_call_falls_through_when_the_slot_is_empty():
     result = run("lddw %r2, map_idx(0)\nmov %r3, 1\ncall bpf_tail_call\nmov %r0, 0\nexit",
                  maps=[jumps])
     assert result.max_instructions == 5   # lddw is one instruction
+
+
+def test_pointer_used_as_a_number_is_unknown_when_leaks_are_allowed():
+    # the stack's address is not its offset: both outcomes of the comparison remain
+    policy = replace(default_tracing_policy(), allow_pointer_leak=True)
+    result = run("mov32 %r1, %r10\njeq %r1, 0, z\nmov %r0, 1\nexit\nz:\nmov %r0, 2\nmov %r0, 3\n"
+                 "exit", policy)
+    assert result.max_instructions == 5

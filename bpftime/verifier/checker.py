@@ -330,10 +330,9 @@ class Walker:
         op, width = insn.op, 64 if insn.cls == Cls.ALU64 else 32
         d = insn.dst
         if op == Alu.END:
-            dst = self.read(st, d)
-            self._need_scalar(dst, d, "byte swap")
+            val = self._scalar_of(self.read(st, d), d, "byte swap")
             swap = insn.cls == Cls.ALU64 or insn.uses_reg
-            self.write(st, d, scalar(alu(Alu.END, dst.val, Scalar.const(insn.imm), 64, swap=swap)))
+            self.write(st, d, scalar(alu(Alu.END, val, Scalar.const(insn.imm), 64, swap=swap)))
             return
         if insn.uses_reg:
             src = self.read(st, insn.src)
@@ -347,25 +346,28 @@ class Walker:
                     st.cur.regs[insn.src] = src
                 self.write(st, d, src)
                 return
-            self._need_scalar(src, insn.src, "32-bit or sign-extending move")
-            self.write(st, d, scalar(alu(Alu.MOV, UNKNOWN_SCALAR, src.val, width, insn.off)))
+            val = self._scalar_of(src, insn.src, "32-bit or sign-extending move")
+            self.write(st, d, scalar(alu(Alu.MOV, UNKNOWN_SCALAR, val, width, insn.off)))
             return
         dst = self.read(st, d)
         if op == Alu.NEG:
-            self._need_scalar(dst, d, "negation")
-            self.write(st, d, scalar(alu(Alu.NEG, dst.val, ZERO, width)))
+            val = self._scalar_of(dst, d, "negation")
+            self.write(st, d, scalar(alu(Alu.NEG, val, ZERO, width)))
             return
         if dst.is_scalar and src.is_scalar:
             self.write(st, d, scalar(alu(op, dst.val, src.val, width, insn.off)))
             return
         self.write(st, d, self.ptr_arith(insn, dst, src, width))
 
-    def _need_scalar(self, r: Reg, regno: int, what: str) -> None:
-        if not r.is_scalar:
-            if self.policy.allow_pointer_leak:
-                return
+    def _scalar_of(self, r: Reg, regno: int, what: str) -> Scalar:
+        """The value of a register used as a number: a pointer's address is unknown,
+        and using it so is a leak unless the class allows leaks."""
+        if r.is_scalar:
+            return r.val
+        if not self.policy.allow_pointer_leak:
             raise Refusal(f"R{regno} pointer leak: {what} of pointer R{regno} "
                           f"({fmt_reg(r, self.maps)}) would expose an address")
+        return UNKNOWN_SCALAR
 
     def ptr_arith(self, insn: Insn, dst: Reg, src: Reg, width: int) -> Reg:
         op, d, s = insn.op, insn.dst, insn.src
@@ -523,11 +525,11 @@ class Walker:
     def atomic(self, pc: int, insn: Insn, st: State) -> None:
         ptr = self.read(st, insn.dst)
         val = self.read(st, insn.src)
-        self._need_scalar(val, insn.src, "atomic operation")
+        self._scalar_of(val, insn.src, "atomic operation")
         if ptr.kind not in (Kind.STACK, Kind.MAP_VALUE, Kind.MEM):
             raise Refusal(f"R{insn.dst} atomic operation on {fmt_reg(ptr, self.maps)} prohibited")
         if insn.imm == AtomicOp.CMPXCHG:
-            self._need_scalar(self.read(st, 0), 0, "compare-and-exchange")
+            self._scalar_of(self.read(st, 0), 0, "compare-and-exchange")
         self.access(st, ptr, insn.dst, insn.off, insn.size, False, None, pc)
         self.access(st, ptr, insn.dst, insn.off, insn.size, True, scalar(), pc)
         result = scalar(loaded_scalar(insn.size, False))
