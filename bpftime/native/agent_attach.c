@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +98,20 @@ static uint32_t remove_hooks(struct attachment *at, char *first_err, size_t len)
     return removed;
 }
 
+/* A detached session stays mapped, like its images: a thread may still be running
+ * one of its extensions. But nothing in this process refers beyond what had been
+ * allocated when it was installed (maps are allocated whole, extensions allocate
+ * nothing, and alloc_next only grows): the never-used tail's address space goes. */
+static void retire(void *session)
+{
+    struct bpftime_session_header *s = session;
+    uint64_t page = bpftime_page_size();
+    uint64_t used = (__atomic_load_n(&s->alloc_next, __ATOMIC_ACQUIRE) + page - 1) & ~(page - 1);
+    if (used < s->size && munmap((char *)session + used, s->size - used) != 0)
+        fprintf(stderr, "bpftime agent: cannot unmap a retired session's tail: %s\n",
+                strerror(errno));
+}
+
 static void attach_locked(const char *name)
 {
     if (*find(name))
@@ -164,9 +179,8 @@ static void detach_locked(const char *name)
     else
         report(at->attach, BPFTIME_ATTACH_FAILED, "%u of %u hooks removed: %s", removed, hooks,
                first_err);
-    /* The session and the images stay mapped (a thread may still be inside an
-     * extension); nothing refers to `at` any more. */
-    free(at);
+    retire(at->loader.session);
+    free(at); /* nothing refers to it any more */
 }
 
 static void run_locked(void (*fn)(const char *), const char *name)
