@@ -2,7 +2,7 @@
 policies it uses.
 
 Each file starts with `# reason: TEXT` (what the rejection must say) and may add
-`# context: KIND`, `# policy: default|eim`, `# map: NAME TYPE KEY VALUE ENTRIES`,
+`# context: KIND`, `# policy: default|eim`, `# map: NAME TYPE KEY VALUE ENTRIES [FLAGS]`,
 `# extern: NAME`, `# limits: instructions=N memory=N` and `# budget: N` lines.
 """
 from __future__ import annotations
@@ -90,8 +90,9 @@ def load_case(path: Path) -> Case:
         elif key == "policy":
             policy_name = value
         elif key == "map":
-            name, mtype, ks, vs, n = value.split()
-            maps.append(MapDef(name, MapType.from_name(mtype), int(ks), int(vs), int(n)))
+            name, mtype, ks, vs, n, *flags = value.split()
+            maps.append(MapDef(name, MapType.from_name(mtype), int(ks), int(vs), int(n),
+                               flags=int(flags[0], 0) if flags else 0))
         elif key == "extern":
             externs.append(value)
         elif key == "limits":

@@ -434,7 +434,8 @@ class Walker:
                 raise Refusal(f"R{regno} invalid {what} of map value (out of bounds): "
                               f"value_size={m.value_size} off={lo} size={size}"
                               + (f" (offset up to {hi - size})" if hi - size != lo else ""))
-            if write and getattr(m, "flags", 0) & BPF_F_RDONLY_PROG:
+            if write and (getattr(m, "flags", 0) & BPF_F_RDONLY_PROG
+                          or getattr(m, "section", "").startswith(".rodata")):
                 raise Refusal(f"R{regno} write into read-only map {m.name}")
         elif kind == Kind.MEM:
             mem = ptr.mem
