@@ -17,7 +17,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, used))
+#define NOINLINE __attribute__((noipa, used))  /* noipa: callers must not be specialised on what GCC sees the callee read */
 
 typedef intptr_t ngx_int_t;
 typedef uintptr_t ngx_uint_t;

@@ -17,7 +17,7 @@
 #include <sys/time.h>
 #include <sys/types.h>
 
-#define NOINLINE __attribute__((noinline, used))
+#define NOINLINE __attribute__((noipa, used))  /* noipa: callers must not be specialised on what GCC sees the callee read */
 #define CMD_WRITE (1ULL << 0)
 #define CLIENT_FORCE_AOF (1 << 6)
 
