@@ -4,7 +4,7 @@ from __future__ import annotations
 from bpftime.errors import LoadError
 from bpftime.inject.records import State, read_status
 from bpftime.runtime import Session
-from bpftime.runtime.session import PREFIX, is_stale, session_names
+from bpftime.runtime.session import PREFIX, session_states
 
 
 def looks_like_session(text: str) -> bool:
@@ -14,18 +14,7 @@ def looks_like_session(text: str) -> bool:
 
 def live_sessions() -> list[str]:
     """Names of the sessions whose creator still runs."""
-    names = []
-    for name in session_names():
-        try:
-            session = Session.open(name)
-        except LoadError:
-            continue
-        try:
-            if not is_stale(session):
-                names.append(name)
-        finally:
-            session.close()
-    return names
+    return [name for name, stale in session_states() if not stale]
 
 
 def extended_pid(session: Session) -> int | None:

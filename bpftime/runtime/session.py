@@ -114,9 +114,7 @@ class Session:
 
     def unlink(self) -> None:
         """Removes the session's name; processes that mapped it keep their mapping."""
-        r = native_library().bpftime_session_unlink(self.name.encode())
-        if r and r != -errno.ENOENT:
-            raise LoadError(f"session {self.name}: cannot remove it: {errno_name(r)}")
+        unlink_session(self.name)
 
     def __enter__(self) -> "Session":
         return self
@@ -259,20 +257,34 @@ def is_stale(session: Session) -> bool:
     return start is None or (session.creator_start != 0 and start != session.creator_start)
 
 
-def clean_stale() -> list[str]:
-    """Removes the sessions whose creator died (e.g. a killed CLI): their names. Regions
-    that are not bpftime sessions are left alone."""
-    removed = []
+def unlink_session(name: str) -> None:
+    """Removes a session's name; processes that mapped it keep their mapping."""
+    r = native_library().bpftime_session_unlink(name.encode())
+    if r and r != -errno.ENOENT:
+        raise LoadError(f"session {name}: cannot remove it: {errno_name(r)}")
+
+
+def session_states() -> list[tuple[str, bool]]:
+    """Each bpftime session's name and whether it is stale (its creator is gone).
+    Regions that are not bpftime sessions are left out."""
+    states = []
     for name in session_names():
         try:
             session = Session.open(name)
         except LoadError:
             continue
         try:
-            stale = is_stale(session)
+            states.append((name, is_stale(session)))
         finally:
             session.close()
+    return states
+
+
+def clean_stale() -> list[str]:
+    """Removes the sessions whose creator died (e.g. a killed CLI): their names."""
+    removed = []
+    for name, stale in session_states():
         if stale:
-            session.unlink()
+            unlink_session(name)
             removed.append(name)
     return removed
