@@ -75,6 +75,8 @@ class Walker:
         self.insns, self.policy, self.externs = insns, policy, externs
         self.maps = maps    # a copy of the caller's: inner maps of maps of maps get appended
         self.line_info = sorted(line_info or [], key=lambda li: li.insn)
+        self.line_starts = {li.insn: li for li in self.line_info}
+        self.last_line: tuple = ()   # the source line -v printed last
         self.name, self.budget, self.log, self.btf = name, budget, log, btf
         self.ctx = Context(policy) if policy.context != ContextKind.MEMORY else None
         self.checkpoints: dict[int, list[Checkpoint]] = {}
@@ -180,6 +182,10 @@ class Walker:
             depth += self.extra_cost
             self.extra_cost = 0
             if self.log:
+                li = self.line_starts.get(pc)
+                if li is not None and (li.file, li.line) != self.last_line:
+                    self.last_line = (li.file, li.line)
+                    self.log(f"; {li.file}:{li.line}: {li.source.strip()}")
                 self.log(f"{pc}: {insn_text(insn, pc)}  ; {fmt_state(st, self.maps)}")
             if not nxt:
                 self._end(parent, depth, pc, st)
