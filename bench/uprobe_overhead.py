@@ -248,6 +248,7 @@ def main() -> int:
     for kind, ret in (("uprobe", False), ("uretprobe", True)):
         rows[f"kernel {kind}"] = None if reason else best_of(
             args.repeat, run_kernel, host, obj, args.kernel_calls, ret)
+    rows.update(attach_detach_rows(args.calls, args.repeat))
     cost = agent_cost(host, obj)
     return report(rows, cost, reason, args.json)
 
@@ -285,7 +286,7 @@ def report(rows: dict[str, float | None], cost: AgentCost, kernel_reason: str | 
 def attach_detach_rows(calls: int, repeat: int) -> dict[str, float]:
     """ns/call of demo_target in a host that keeps running (bench/attach_latency.py's):
     before `bpftime attach`, attached with the counter extension, and after detach
-    (back to the bare call). For main()'s rows: rows.update(attach_detach_rows(...))."""
+    (back to the bare call)."""
     sys.path.insert(0, str(REPO / "bench"))
     from attach_latency import measure
 
