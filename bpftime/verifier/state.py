@@ -276,7 +276,8 @@ def fmt_state(st: State, maps=None) -> str:
     for k in sorted(f.stack):
         s = f.stack[k]
         if s.spill is not None:
-            out.append(f"fp{-8 * (k + 1)}={fmt_reg(s.spill, maps)}")
+            width = "" if s.size == 8 else f"/{s.size}"
+            out.append(f"fp{-8 * (k + 1) + s.off}{width}={fmt_reg(s.spill, maps)}")
         elif s.init:
             out.append(f"fp{-8 * (k + 1)}=" + "".join("m" if s.init >> b & 1 else "?" for b in range(8)))
     if len(st.frames) > 1:
