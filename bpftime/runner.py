@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from bpftime.errors import DecodeError, LoadError, RuntimeFault
 from bpftime.isa import OPCODE_CALL, CallKind, Insn, validate_program
@@ -57,7 +57,13 @@ class RunResult:
 # An engine prepares a runnable once and returns a function running it on an input:
 # input -> (r0, instructions executed or None).
 Executor = Callable[[bytes | None], tuple[int, int | None]]
-Engine = Callable[[Runnable], Executor]
+
+
+class Engine(Protocol):
+    """Prepares `runnable`; with `count` its runs report the instructions they
+    execute (an engine may count anyway)."""
+
+    def __call__(self, runnable: Runnable, count: bool = False) -> Executor: ...
 
 
 class InterpExecutor:
@@ -124,12 +130,17 @@ class InterpExecutor:
         return self.maps.dump() if self.maps is not None else {"maps": {}}
 
 
-def _jit(runnable: Runnable) -> Executor:
+def _interp(runnable: Runnable, count: bool = False) -> Executor:
+    return InterpExecutor(runnable)  # counts every run
+
+
+def _jit(runnable: Runnable, count: bool = False) -> Executor:
     from bpftime.jit.engine import jit_engine
-    return jit_engine(runnable, verify)  # verify: tail-call targets in the object's prog arrays
+    # verify: tail-call targets in the object's prog arrays; count: a counting image
+    return jit_engine(runnable, verify, count)
 
 
-ENGINES: dict[str, Engine] = {"interp": InterpExecutor, "jit": _jit}
+ENGINES: dict[str, Engine] = {"interp": _interp, "jit": _jit}
 
 
 def load_runnable(path: str | Path, prog: str | None = None,
@@ -207,18 +218,21 @@ def verify(runnable: Runnable) -> None:
 
 
 def execute(runnable: Runnable, engine: str = "interp", repeat: int = 1,
-            dump_maps: bool = False) -> RunResult:
+            dump_maps: bool = False, count: bool = False) -> RunResult:
     """Verify `runnable`, then run it `repeat` times on `engine` with its input;
-    with `dump_maps`, the result holds every map as it is after the runs."""
+    with `dump_maps`, the result holds every map as it is after the runs; with
+    `count` and a single run, the instructions it executed (the jit runs a counting
+    image for that; timed repeats run the normal one)."""
     make = ENGINES.get(engine)
     if make is None:
         raise LoadError(f"unknown engine '{engine}' (engines: {', '.join(sorted(ENGINES))})")
     if repeat < 1:
         raise LoadError(f"--repeat must be at least 1, not {repeat}")
     verify(runnable)
-    run = make(runnable)
+    count = count and repeat == 1
+    run = make(runnable, count)
     timed = getattr(run, "timed", None)
-    if timed is not None:  # the engine times its runs natively (the JIT)
+    if timed is not None and not count:  # the engine times its runs natively (the JIT)
         result, ns_per_run = timed(runnable.mem, repeat)
         executed = None
     else:

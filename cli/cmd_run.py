@@ -23,9 +23,10 @@ def parse_hex(text: str, what: str) -> bytes:
 @click.option("--mem", "mem_hex", metavar="HEX", help="Input bytes in hex (r1 points to them, r2 is their length).")
 @click.option("--mem-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Input bytes from a file.")
-@click.option("--engine", default="interp", show_default=True, help="Execution engine.")
+@click.option("--engine", default="jit", show_default=True, help="Execution engine (jit or interp).")
 @click.option("--prog", metavar="NAME", help="Program of an ELF object to run.")
-@click.option("--json", "as_json", is_flag=True, help='Print {"result": R, "instructions": N}.')
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"result": R, "instructions": N} (N is null when the jit times --repeat runs).')
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(min=1),
               help="Run N times (reports the time per run with --json).")
 @click.option("--dump-maps", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
@@ -40,7 +41,7 @@ def run(program: Path, mem_hex: str | None, mem_file: Path | None, engine: str,
     mem = parse_hex(mem_hex, "--mem") if mem_hex is not None else None
     if mem_file is not None:
         mem = mem_file.read_bytes()
-    result = execute(load_runnable(program, prog, mem), engine, repeat, dump_maps is not None)
+    result = execute(load_runnable(program, prog, mem), engine, repeat, dump_maps is not None, count=as_json)
     if dump_maps is not None:
         dump_maps.write_text(json.dumps(result.maps, indent=1) + "\n")
     if as_json:

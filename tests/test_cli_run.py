@@ -31,14 +31,16 @@ def test_mem_is_the_input(capsys, tmp_path: Path) -> None:
     assert run_cli(capsys, HELLO, "--mem-file", blob)[1] == f"{0x68656c6c6f + 256:#x}\n"
 
 
-def test_json_reports_result_and_instructions(capsys) -> None:
-    code, out, _ = run_cli(capsys, HELLO, "--mem", "0102", "--json")
+@pytest.mark.parametrize("engine", [(), ("--engine", "jit"), ("--engine", "interp")])
+def test_json_reports_result_and_instructions(capsys, engine: tuple[str, ...]) -> None:
+    code, out, _ = run_cli(capsys, HELLO, "--mem", "0102", "--json", *engine)
     assert code == 0
     assert json.loads(out) == {"result": 0x68656c6c6f + 3, "instructions": 2 + 2 * 7 + 2}
 
 
-def test_repeat_reports_time_per_run(capsys) -> None:
-    out = json.loads(run_cli(capsys, HELLO, "--json", "--repeat", "3")[1])
+@pytest.mark.parametrize("engine", ["jit", "interp"])
+def test_repeat_reports_time_per_run(capsys, engine: str) -> None:
+    out = json.loads(run_cli(capsys, HELLO, "--json", "--repeat", "3", "--engine", engine)[1])
     assert out["result"] == 0x68656c6c6f and out["ns_per_run"] > 0
 
 
@@ -94,7 +96,11 @@ def test_run_does_not_import_heavy_modules() -> None:
 def test_runtime_fault_is_one_line_naming_file_and_instruction(capsys, tmp_path: Path) -> None:
     prog = tmp_path / "j.asm"
     prog.write_text("mov %r0, 0\ncall bpf_jiffies64\nexit\n")  # verified, but the runtime lacks it
-    code, out, err = run_cli(capsys, prog)
+    code, out, err = run_cli(capsys, prog, "--engine", "interp")
     assert code == 1 and out == ""
     assert err == f"bpftime: error: {prog}: instruction 1: helper bpf_jiffies64 (id 118) " \
                   "is not available\n"
+    code, out, err = run_cli(capsys, prog)  # the JIT refuses it at load
+    assert code == 1 and out == ""
+    assert err == f"bpftime: error: {prog}: instruction 1: bpf_jiffies64 (id 118) " \
+                  "is not provided by the runtime\n"

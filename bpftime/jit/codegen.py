@@ -15,6 +15,14 @@ native caller (bpf_loop) starts a fresh count. Programs without tail calls pay n
 Code is emitted in one pass. An eBPF jump uses rel8 when it surely reaches: backwards
 by the exact distance, forwards when the sum of `max_size` over the instructions it
 skips fits (x86.Emitter.resolve checks every rel8).
+
+Counting (`count_instructions=True`, for `bpftime run --json`): each basic block
+starts with `mov r11, [rip+COUNTER slot]; add qword [r11], N`, N its eBPF
+instructions (lddw is one, as the interpreter counts it), so that the u64 the slot
+points to gains what the interpreter reports as executed. A block ends at every
+jump, exit and call (a helper may be a tail call that never returns to it); a
+callee's blocks count themselves. The counter lives outside the image (images are
+mapped read+execute), which stays position-independent; normal images are unchanged.
 """
 from __future__ import annotations
 
@@ -42,6 +50,7 @@ CNT = -STACK_SIZE - 8    # this invocation's tail-call count (entry function)
 PTR = -STACK_SIZE - 16   # address of the count this function increments
 SAVE = -STACK_SIZE - 24  # ctx kept across the tail-call lookup
 LOOP_ALIGN = 32  # loop heads start a 32-byte block: measured 2x on string_scan (AMD EPYC)
+COUNT_SIZE = 14  # mov r11, [rip+disp32] (7) + add qword [r11], imm32 (7)
 
 ALU_RR = {Alu.ADD: x86.OP_ADD, Alu.SUB: x86.OP_SUB, Alu.OR: x86.OP_OR,
           Alu.AND: x86.OP_AND, Alu.XOR: x86.OP_XOR}
@@ -81,15 +90,17 @@ class Analysis:
     loop_heads: set[int]          # targets of backward jumps (aligned)
     bound: list[int]              # bound[i]: at most this many bytes of code (padding included)
                                   # from the start to instruction i's padding
+    blocks: dict[int, int]        # counting only: basic-block leader -> its instruction count
 
 
 def compile_program(insns: list[Insn], helper_available: Callable[[int], bool] | None = None,
-                    ) -> ProgramImage:
+                    count_instructions: bool = False) -> ProgramImage:
     """Compile a verified, self-contained program (see docs/internals.md). Refuses,
     naming the instruction, what cannot be compiled, and (when `helper_available` is
-    given) any helper the runtime lacks."""
+    given) any helper the runtime lacks. `count_instructions` adds a COUNTER slot and
+    counts executed instructions into it (see the module docstring)."""
     validate_program(insns)
-    analysis = analyse(insns)
+    analysis = analyse(insns, count_instructions)
     try:
         return _Codegen(insns, analysis, helper_available, forward_short=True).build()
     except x86.ShortJumpOverflow:  # a max_size bound was wrong: play safe
@@ -138,7 +149,24 @@ def _reads_fp(insn: Insn) -> bool:
     return False
 
 
-def analyse(insns: list[Insn]) -> Analysis:
+def _blocks(insns: list[Insn], starts: list[bool], functions: list[Function],
+            jump_targets: set[int]) -> dict[int, int]:
+    """Basic-block leader -> the instructions of its block: blocks start at functions
+    and jump targets and after every jump, exit and call."""
+    leaders = jump_targets | {fn.start for fn in functions}
+    leaders.update(pc + 1 for pc, insn in enumerate(insns) if starts[pc] and insn.is_jmp)
+    blocks: dict[int, int] = {}
+    leader = 0
+    for pc in range(len(insns)):
+        if starts[pc]:
+            if pc in leaders:
+                leader = pc
+                blocks[pc] = 0
+            blocks[leader] += 1
+    return blocks
+
+
+def analyse(insns: list[Insn], count_instructions: bool = False) -> Analysis:
     starts = _starts(insns)
     calls, callbacks = _func_targets(insns)
     bounds = sorted({0} | calls | callbacks)
@@ -185,12 +213,15 @@ def analyse(insns: list[Insn]) -> Analysis:
             fn.frame_size = STACK_SIZE + extra + ((misalign + STACK_SIZE + extra) % 16)
         elif fn.calls:
             fn.frame_size = misalign
+    blocks = _blocks(insns, starts, functions, jump_targets) if count_instructions else {}
     bound = [0]
     for pc, insn in enumerate(insns):
         size = max_size(insn) if starts[pc] else 0
+        if pc in blocks:
+            size += COUNT_SIZE
         bound.append(bound[-1] + _padding(pc, loop_heads) + size)
     return Analysis(functions, owner, starts, _callx_constants(insns, starts, jump_targets), tail_calls,
-                    jump_targets, loop_heads, bound)
+                    jump_targets, loop_heads, bound, blocks)
 
 
 def _padding(pc: int, loop_heads: set[int]) -> int:
@@ -291,11 +322,18 @@ class _Codegen:
                 if pc in self.a.loop_heads:
                     self.align_loop()
                 self.label(("i", pc))
+                if pc in self.a.blocks:
+                    self.count(pc, self.a.blocks[pc])
                 consumed = self.fused(pc)
                 if not consumed:
                     self.emit(pc, self.insns[pc])
                     consumed = self.insns[pc].slots
                 pc += consumed
+
+    def count(self, pc: int, n: int) -> None:
+        """Add the `n` instructions of the block starting at pc to the counter."""
+        self.e.load(x86.R11, self.slot(pc, SlotKind.COUNTER, 0), 8)
+        self.e.alu_ri(x86.EXT_ADD, Mem(x86.R11), n)
 
     def align_loop(self) -> None:
         """Pad to LOOP_ALIGN with NOPs."""
@@ -303,8 +341,9 @@ class _Codegen:
 
     # -- peephole: patterns of clang output emitted as fewer x86 instructions --
     def _plain(self, pc: int, opcode: int, dst: int | None = None, imm: int | None = None) -> Insn | None:
-        """insns[pc] if it has `opcode` (and `dst`, `imm`) and no jump lands on it."""
-        if pc >= self.fn.end or pc in self.a.jump_targets:
+        """insns[pc] if it has `opcode` (and `dst`, `imm`), no jump lands on it and
+        no counted block starts at it."""
+        if pc >= self.fn.end or pc in self.a.jump_targets or pc in self.a.blocks:
             return None
         insn = self.insns[pc]
         if insn.opcode != opcode or (dst is not None and insn.dst != dst) or (imm is not None and insn.imm != imm):

@@ -3,6 +3,8 @@
 The program gets r1 = a copy of the input and r2 = its length (r1 = 0 without input);
 an XDP program gets r1 = an `XdpContext` whose data/data_end bound the input packet.
 An object's maps live in a private session of the native runtime for the run.
+With `count_instructions`, the program (and its tail-call targets) are compiled in
+counting mode into one counter, so a run reports the instructions it executed.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bpftime.errors import LoadError
 from bpftime.jit.codegen import compile_program
+from bpftime.jit.errors import CompileError
 from bpftime.jit.loader import LoadedImage, Resolver, slot_values
 from bpftime.jit.xdp import XdpContext, rewrite_xdp_context
 from bpftime.kernel_abi import MapType
@@ -60,9 +63,11 @@ def _drop_session(session: Any) -> None:
 class JitExecutor:
     """A compiled, mapped program; calling it runs it once on an input. Programs of
     the object named in a prog_array's initial values (`.values = { [i] = &prog }`)
-    are verified with `verify`, compiled and entered in the map, as libbpf does."""
+    are verified with `verify`, compiled and entered in the map, as libbpf does.
+    With `count_instructions` a call reports the instructions the run executed."""
 
-    def __init__(self, runnable: "Runnable", verify: "Callable[[Runnable], None] | None" = None):
+    def __init__(self, runnable: "Runnable", verify: "Callable[[Runnable], None] | None" = None,
+                 count_instructions: bool = False):
         obj = runnable.obj
         if obj is not None and obj.externs:
             names = ", ".join(e.name for e in obj.externs)
@@ -75,9 +80,11 @@ class JitExecutor:
         else:
             from bpftime.runtime.helpers import helper_address as helper
         self.maps = ObjectMaps(obj) if obj is not None and obj.maps else None
+        self.counter = ctypes.c_uint64() if count_instructions else None
         self.resolver = Resolver(helper=lambda i: helper(i) or 0,
                                  maps=self.maps.handles if self.maps else (),
-                                 map_values=self.maps.values if self.maps else ())
+                                 map_values=self.maps.values if self.maps else (),
+                                 counter=ctypes.addressof(self.counter) if self.counter is not None else 0)
         self.loaded = self._load(runnable)
         self.targets: list[LoadedImage] = []
         if self.maps is not None:
@@ -85,7 +92,12 @@ class JitExecutor:
 
     def _load(self, runnable: "Runnable") -> LoadedImage:
         insns = rewrite_xdp_context(runnable.insns) if _is_xdp(runnable) else runnable.insns
-        image = compile_program(insns, helper_available=lambda i: bool(self.resolver.helper(i)))
+        try:
+            image = compile_program(insns, helper_available=lambda i: bool(self.resolver.helper(i)),
+                                    count_instructions=self.counter is not None)
+        except CompileError as err:
+            err.message = f"{runnable.source}: {err.message}"
+            raise
         return LoadedImage(image, slot_values(image, self.resolver))
 
     def _fill_prog_arrays(self, runnable: "Runnable", verify: "Callable[[Runnable], None] | None") -> None:
@@ -116,8 +128,13 @@ class JitExecutor:
         return ctypes.addressof(ctx), len(data), [buf, ctx]
 
     def __call__(self, data: bytes | None) -> tuple[int, int | None]:
+        """(r0, instructions executed when counting, else None)."""
         r1, r2, _keep = self._args(data)
-        return self.loaded(r1, r2), None
+        if self.counter is None:
+            return self.loaded(r1, r2), None
+        self.counter.value = 0
+        r0 = self.loaded(r1, r2)
+        return r0, self.counter.value
 
     def timed(self, data: bytes | None, repeat: int) -> tuple[int, float]:
         """Run `repeat` times in a native loop on one copy of the input:
@@ -134,5 +151,6 @@ def _is_xdp(runnable: "Runnable") -> bool:
     return runnable.program is not None and runnable.program.attach.kind == "xdp"
 
 
-def jit_engine(runnable: "Runnable", verify: "Callable[[Runnable], None] | None" = None) -> JitExecutor:
-    return JitExecutor(runnable, verify)
+def jit_engine(runnable: "Runnable", verify: "Callable[[Runnable], None] | None" = None,
+               count_instructions: bool = False) -> JitExecutor:
+    return JitExecutor(runnable, verify, count_instructions)

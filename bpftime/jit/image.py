@@ -40,6 +40,8 @@ class SlotKind(IntEnum):
     MAP_VALUE = 3    # address of map `index`'s value (global data) + `arg`
     EXTERN_FUNC = 4  # address of extern function `index` (kfunc / EIM host function)
     EXTERN_VAR = 5   # address of extern variable `index`
+    COUNTER = 6      # address of a u64 each basic block adds its instruction count to
+                     # (only in images compiled with count_instructions)
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,21 @@ REPEAT = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p,
 class Resolver:
     """Where link-table values come from. `helper(id)` returns an address or 0;
     `maps[i]` is map i's handle, `map_values[i]` the address of its value (global
-    data); `externs[i]` the address of extern i."""
+    data); `externs[i]` the address of extern i; `counter` the address of the u64
+    a counting image adds executed instructions to."""
 
     helper: Callable[[int], int]
     maps: Sequence[int] = ()
     map_values: Sequence[int] = ()
     externs: Sequence[int] = ()
+    counter: int = 0
 
     def value(self, slot: Slot) -> int:
         kind, i = slot.kind, slot.index
         if kind == SlotKind.HELPER:
             return self.helper(i) or 0
+        if kind == SlotKind.COUNTER:
+            return self.counter
         table = {SlotKind.MAP: self.maps, SlotKind.MAP_VALUE: self.map_values,
                  SlotKind.EXTERN_FUNC: self.externs, SlotKind.EXTERN_VAR: self.externs}[kind]
         if not 0 <= i < len(table) or not table[i]:
