@@ -69,7 +69,8 @@ _PROTOS = [
     HelperProto("ktime_get_boot_ns", ()),
     HelperProto("ktime_get_coarse_ns", ()),
     HelperProto("jiffies64", ()),
-    HelperProto("trace_printk", (A.MEM, A.CONST_SIZE, A.ANYTHING, A.ANYTHING, A.ANYTHING)),
+    # as in the kernel, r3-r5 are not checked: the format decides which are read (safely)
+    HelperProto("trace_printk", (A.MEM, A.CONST_SIZE)),
     HelperProto("trace_vprintk", (A.MEM, A.CONST_SIZE, A.MEM_OR_NULL, A.CONST_SIZE_OR_ZERO)),
     HelperProto("snprintf", (A.UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.MEM, A.MEM_OR_NULL,
                              A.CONST_SIZE_OR_ZERO)),

@@ -172,6 +172,9 @@ def test_trace_printk_without_a_session_writes_stderr(capfd):
     fmt = cbuf(b"value=%d\n\0")
     assert helper("trace_printk")(addr(fmt), len(fmt.raw), 17) == len(b"value=17\n")
     assert capfd.readouterr().err == "value=17\n"
+    plain = cbuf(b"no newline\0")                        # one line a call, as the trace pipe shows
+    assert helper("trace_printk")(addr(plain), len(plain.raw)) == len(b"no newline")
+    assert capfd.readouterr().err == "no newline\n"
     assert helper("trace_printk")(addr(fmt), len(fmt.raw) - 1, 17) == -errno.EINVAL  # no NUL in size
     assert helper("trace_printk")(unmapped_address(), 8, 17) == -errno.EFAULT
 

@@ -194,3 +194,18 @@ def test_pointer_used_as_a_number_is_unknown_when_leaks_are_allowed():
     result = run("mov32 %r1, %r10\njeq %r1, 0, z\nmov %r0, 1\nexit\nz:\nmov %r0, 2\nmov %r0, 3\n"
                  "exit", policy)
     assert result.max_instructions == 5
+
+
+def test_trace_printk_without_format_arguments_is_accepted():
+    # bpf_printk("hello") leaves r3-r5 unset; like the kernel, only the format and its size
+    # are checked (the helper reads the others only where the format asks, and safely)
+    run("""
+        mov %r1, 0x6f6c6c65
+        stxw [%r10-8], %r1
+        stb [%r10-4], 0
+        mov %r1, %r10
+        add %r1, -8
+        mov %r2, 5
+        call 6
+        mov %r0, 0
+        exit""")

@@ -95,9 +95,18 @@ HELPER(trace_printk)
         len = FORMAT_MAX - 1;
     struct bpftime_session_header *s = bpftime_invocation_current()->session;
     struct bpftime_map *ring = s ? bpftime_trace_ring(s) : NULL;
-    if (ring)
+    if (ring) {
         ring_output(&ring->u.ring, out, (uint64_t)len);
-    else if (write(2, out, (size_t)len) < 0)
+        return (uint64_t)len;
+    }
+    /* on stderr each call is a line, as the kernel's trace pipe shows it */
+    size_t n_out = (size_t)len;
+    if (n_out == 0 || out[n_out - 1] != '\n') {
+        if (n_out == FORMAT_MAX - 1)
+            n_out--;
+        out[n_out++] = '\n';
+    }
+    if (write(2, out, n_out) < 0)
         return ERR(EIO);
     return (uint64_t)len;
 }
