@@ -53,7 +53,8 @@ def annotate_program(obj: "BpfObject", prog: "Program", show_source: bool = True
 @click.option("--no-source", is_flag=True, help="Leave out source lines (BTF line info).")
 def disasm(program: Path, prog: str | None, no_source: bool) -> int:
     """Disassemble PROGRAM: an ELF object, a .asm/.s file or a conformance .data file.
-    The output is assembly that `bpftime run` accepts again."""
+    The output assembles back to the same instructions (`bpftime run` accepts it again
+    where the program uses no maps: map references print as map_idx(N) notes)."""
     from bpftime.runner import ELF_MAGIC, load_runnable
 
     try:
