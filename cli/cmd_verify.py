@@ -1,18 +1,29 @@
-"""`bpftime verify SPEC.yaml | OBJ`: prove extensions safe before they run.
+"""`bpftime verify SPEC.yaml | OBJ | PROGRAM.asm|.data`: prove extensions safe before they run.
 
-A deployment file verifies each extension it names under its class; a bare object
-verifies each of its programs under the default tracing class. Exit 0 when all pass,
-1 when one is rejected, 2 when the spec or an object is malformed (a LoadError).
+A deployment file verifies each extension it names under its class; a development-time
+file is resolved against its host on its own and what it offers is listed; a bare object
+verifies each of its programs under the default tracing class; an assembly or
+conformance `.data` file is verified in the memory context `bpftime run` gives it.
+Exit 0 when all pass, 1 when one is rejected, 2 when the input is malformed (a LoadError).
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from bpftime.errors import LoadError, VerifyError
+from bpftime.errors import AsmError, DecodeError, LoadError, VerifyError
+
+if TYPE_CHECKING:
+    from bpftime.verifier import VerifyResult
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+NOT_AN_INPUT = ("expected a BPF object (clang -target bpf), an assembly/.data file "
+                "or an EIM spec .yaml")
 
 
 @dataclass
@@ -20,7 +31,7 @@ class Verdict:
     extension: str
     class_name: str
     program: str
-    result: object | None = None   # VerifyResult when accepted
+    result: VerifyResult | None = None   # when accepted
     error: str | None = None
 
     def to_json(self) -> dict:
@@ -43,62 +54,133 @@ class Verdict:
                 f"(maps {r.map_bytes} + stack {r.stack_depth})")
 
 
-def _check(extension: str, class_name: str, prog, obj, policy, log) -> Verdict:
-    from bpftime.verifier import verify_program
-
-    verdict = Verdict(extension, class_name, prog.name)
+def _check(extension: str, class_name: str, program: str,
+           prove: Callable[[], VerifyResult]) -> Verdict:
+    """Run `prove`; a rejection is a verdict, a malformed instruction a LoadError."""
+    verdict = Verdict(extension, class_name, program)
     try:
-        verdict.result = verify_program(prog, obj, policy, log=log)
+        verdict.result = prove()
     except VerifyError as err:
         verdict.error = str(err)
+    except DecodeError as err:  # names the program already
+        raise LoadError(str(err)) from None
     return verdict
 
 
 def _deployment(path: Path, log) -> list[Verdict]:
-    from bpftime.eim import check_externs, load_deployment
-    from bpftime.elf import load_object
+    from bpftime.eim import check_externs, load_deployment, load_extension
+    from bpftime.verifier import verify_program
 
-    deployment = load_deployment(path)
     verdicts = []
-    for ext in deployment.extensions:
-        if not Path(ext.object).exists():
-            raise LoadError(f"{path}: extension {ext.name}: object {ext.object} not found")
-        obj = load_object(ext.object)
-        prog = obj.program(ext.program)
+    for ext in load_deployment(path).extensions:
+        obj, prog = load_extension(ext)
         check_externs(ext.policy, obj)
-        verdicts.append(_check(ext.name, ext.class_name, prog, obj, ext.policy, log))
+        verdicts.append(_check(ext.name, ext.class_name, prog.name,
+                               lambda: verify_program(prog, obj, ext.policy, log=log)))
     return verdicts
 
 
-def _bare_object(path: Path, class_name: str, log) -> list[Verdict]:
+def _bare_object(path: Path, log) -> list[Verdict]:
     from bpftime.elf import load_object
-    from bpftime.verifier import context_for, default_tracing_policy
+    from bpftime.verifier import context_for, default_tracing_policy, verify_program
 
-    if class_name != "default":
-        raise LoadError(f"{path}: unknown class {class_name!r}: without a spec only 'default' exists")
     obj = load_object(path)
     if not obj.programs:
         raise LoadError(f"{path}: the object has no programs")
-    return [_check(prog.name, class_name, prog, obj,
-                   default_tracing_policy(context_for(prog.attach.kind, prog.attach.function)), log)
-            for prog in obj.programs]
+    verdicts = []
+    for prog in obj.programs:
+        policy = default_tracing_policy(context_for(prog.attach.kind, prog.attach.function))
+        verdicts.append(_check(prog.name, policy.class_name, prog.name,
+                               lambda: verify_program(prog, obj, policy, log=log)))
+    return verdicts
 
 
-@click.command("verify")
+def _program(path: Path, log) -> list[Verdict]:
+    """An assembly or `.data` file, loaded as `bpftime run` loads it, verified in its
+    memory context (r1 = the input, r2 = its size)."""
+    from bpftime.runner import load_runnable
+    from bpftime.verifier import memory_policy, verify
+
+    try:
+        runnable = load_runnable(path)
+    except AsmError as err:
+        raise LoadError(str(err)) from None
+    policy = memory_policy(len(runnable.mem or b""))
+    return [_check(runnable.source, policy.class_name, runnable.source,
+                   lambda: verify(runnable.insns, maps=[], policy=policy, name=runnable.source,
+                                  log=log))]
+
+
+def _development(path: Path, as_json: bool) -> int:
+    from bpftime.eim import load_development
+    from bpftime.eim.offers import offer_line, offers
+
+    dev = load_development(path)
+    records = offers(dev)
+    if as_json:
+        click.echo(json.dumps({"source": str(path), "host": str(dev.host), "offers": records},
+                              indent=2))
+        return 0
+    click.echo(f"{path}: development-time file resolved against host {dev.host}: "
+               f"{len(dev.variables)} state, {len(dev.functions)} functions, "
+               f"{len(dev.entries)} entries")
+    for record in records:
+        click.echo(offer_line(record))
+    return 0
+
+
+def _input_kind(path: Path) -> str:
+    """development | deployment (a .yaml), program (.asm, .s, .data) or object (ELF)."""
+    from bpftime.eim import spec_kind
+    from bpftime.runner import ASM_SUFFIXES, ELF_MAGIC
+
+    if path.suffix in SPEC_SUFFIXES:
+        return spec_kind(path)
+    if path.suffix in (*ASM_SUFFIXES, ".data"):
+        return "program"
+    with path.open("rb") as f:
+        if f.read(len(ELF_MAGIC)) == ELF_MAGIC:
+            return "object"
+    raise LoadError(f"{path}: {NOT_AN_INPUT}")
+
+
+EPILOG = """\b
+Inputs:
+  deployment .yaml   each extension under its class
+  development .yaml  resolved against its host; lists its state, functions, entries
+  OBJ (ELF)          each program under --class (without a spec only 'default': the
+                     kernel-uprobe-like tracing class)
+  .asm/.s/.data      in bpftime run's memory context (r1 = input, r2 = its size)
+
+\b
+Exit codes:
+  0  every program accepted (or the development file resolved)
+  1  a program rejected (the message names instruction, source line, registers, rule)
+  2  malformed input: spec, object, assembly or file (one line, FILE:LINE:COL for specs)
+"""
+
+
+@click.command("verify", epilog=EPILOG)
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--class", "class_name", default="default", show_default=True,
-              help="Class of a bare object (a spec names each extension's class).")
-@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+              help="Class of a bare object; the only choice is 'default' (a spec names each "
+                   "extension's class).")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts (or offers) as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Print the verifier's walk.")
 def verify(path: Path, class_name: str, as_json: bool, verbose: bool) -> int:
-    """Verify every extension of a deployment SPEC.yaml, or every program of an OBJ."""
-    if not path.exists():
-        raise LoadError(f"{path}: no such file")
+    """Verify every extension of a deployment SPEC.yaml, check a development-time
+    .yaml against its host, or verify every program of an OBJ, .asm or .data file."""
+    if not path.is_file():
+        raise LoadError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
+    if class_name != "default":
+        raise LoadError(f"{path}: unknown class {class_name!r}: --class picks a bare object's "
+                        "class, and without a spec only 'default' exists")
     log = (lambda line: click.echo(line, err=as_json)) if verbose else None
-    if path.suffix in (".yaml", ".yml"):
-        verdicts = _deployment(path, log)
-    else:
-        verdicts = _bare_object(path, class_name, log)
+    kind = _input_kind(path)
+    if kind == "development":
+        return _development(path, as_json)
+    readers = {"deployment": _deployment, "object": _bare_object, "program": _program}
+    verdicts = readers[kind](path, log)
     if as_json:
         click.echo(json.dumps({"source": str(path), "extensions": [v.to_json() for v in verdicts]},
                               indent=2))

@@ -234,16 +234,43 @@ def test_error_in_used_file_names_that_file(tmp_path, demo):
     assert msg.startswith(f"{tmp_path / 'dev.eim.yaml'}:1:6: unsupported eim version 3")
 
 
+def test_missing_deployment_host_is_located(tmp_path, demo):
+    msg = deploy_error(tmp_path, demo, DEPLOY.replace("uses: dev.eim.yaml\n",
+                                                      "uses: dev.eim.yaml\nhost: gone\n"))
+    assert msg == f"{tmp_path / 'deploy.yaml'}:3:7: host binary {tmp_path / 'gone'} not found"
+
+
 def test_class_bound_to_unknown_entry(tmp_path, demo):
     msg = deploy_error(tmp_path, demo, DEPLOY.replace("entry: requestBegin", "entry: requestBgin"))
     assert msg == (f"{tmp_path / 'deploy.yaml'}:5:12: class 'observer': unknown entry 'requestBgin' "
                    "(entries of dev.eim.yaml: requestBegin)")
 
 
-def test_unknown_capability(tmp_path, demo):
+def test_unknown_capability_suggests_the_closest(tmp_path, demo):
     msg = deploy_error(tmp_path, demo, DEPLOY.replace("readCounter]", "readCountr]"))
-    assert msg.startswith(f"{tmp_path / 'deploy.yaml'}:6:22: class 'observer': capability "
-                          "'readCountr' is unknown (capabilities of dev.eim.yaml: readCounter, copyBytes)")
+    assert msg == (f"{tmp_path / 'deploy.yaml'}:6:22: class 'observer': capability 'readCountr' "
+                   "is unknown; did you mean 'readCounter'? (built-ins at entry 'requestBegin': "
+                   "return, io, read(r), write(r); capabilities of dev.eim.yaml: readCounter, "
+                   "copyBytes)")
+
+
+def test_misspelled_builtin_is_suggested(tmp_path, demo):
+    msg = deploy_error(tmp_path, demo, DEPLOY.replace("readCounter]", "retrun]"))
+    assert ":6:22: class 'observer': capability 'retrun' is unknown; did you mean 'return'?" in msg
+
+
+def test_unknown_capability_far_from_everything_has_no_suggestion(tmp_path, demo):
+    msg = deploy_error(tmp_path, demo, DEPLOY.replace("readCounter]", "zzz]"))
+    assert "'zzz' is unknown (built-ins" in msg and "did you mean" not in msg
+
+
+def test_return_entry_offers_no_argument_grants(tmp_path, demo):
+    dev = DEV + "  - name: requestEnd\n    function: process_request\n    at: return\n" \
+                "    prototype: \"(ptr<request> r) -> i64\"\n"
+    text = DEPLOY.replace("entry: requestBegin", "entry: requestEnd").replace(
+        "allow: [read(r), readCounter]", "allow: [readCountr]")
+    msg = deploy_error(tmp_path, demo, text, dev=dev)
+    assert "(built-ins at entry 'requestEnd': return, io; capabilities" in msg
 
 
 def test_entry_is_not_a_capability(tmp_path, demo):

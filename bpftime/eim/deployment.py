@@ -65,7 +65,8 @@ def _extension(path: Path, node: Node, names: Names) -> ExtensionSpec:
     what = f"extension '{name}'"
     return ExtensionSpec(name, resolve_path(path, f["object"], f"{what} object"),
                          f["program"].name(f"{what} program"),
-                         f["class"].name(f"{what} class"), f["class"].where)
+                         f["class"].name(f"{what} class"), f["class"].where,
+                         f["object"].where, f["program"].where)
 
 
 def read_deployment(path: Path) -> tuple[DeploymentSpec, Node]:
@@ -86,6 +87,8 @@ def read_deployment(path: Path) -> tuple[DeploymentSpec, Node]:
         if ext.class_name not in classes:
             raise ext.where.error(f"extension '{ext.name}': unknown class '{ext.class_name}'"
                                   f" (known: {', '.join(classes) or 'none'})")
-    host = resolve_path(path, top["host"], "host") if "host" in top else None
-    return (DeploymentSpec(path, resolve_path(path, top["uses"], "uses"), host, classes, extensions),
+    host_node = top.get("host")
+    host = resolve_path(path, host_node, "host") if host_node else None
+    return (DeploymentSpec(path, resolve_path(path, top["uses"], "uses"), host,
+                           host_node.where if host_node else None, classes, extensions),
             top["uses"])

@@ -6,6 +6,7 @@ every grant is resolved against the class's entry and the development spec.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from bpftime.eim.model import ClassSpec, Development, EntryPoint, Grant, Limits, TypeLayout
@@ -134,6 +135,26 @@ def _entry_args(cls: MergedClass, entry: EntryPoint, dev: Development) -> tuple[
                  for i, (n, t) in enumerate(params))
 
 
+def _builtin_grants(entry: EntryPoint) -> list[str]:
+    """The built-in `allow:` items at `entry`: return, io, and read/write of its ptr<T>
+    arguments (a return entry has none)."""
+    params = entry.prototype.params if entry.prototype is not None and entry.at == "entry" else ()
+    args = [n for n, t in params if t.kind is ValueKind.PTR and t.type_name is not None]
+    return ["return", "io", *(f"{op}({n})" for n in args for op in ("read", "write"))]
+
+
+def _unknown_capability(target: str, entry: EntryPoint, dev: Development) -> str:
+    """Why `allow: [target]` names nothing, with the closest valid item when one is close."""
+    kind = "an entry, not a capability" if target in dev.entries else "unknown"
+    builtins = _builtin_grants(entry)
+    capabilities = [*dev.variables, *dev.functions]
+    close = difflib.get_close_matches(target, builtins + capabilities, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return (f"capability '{target}' is {kind}{hint} (built-ins at entry '{entry.name}': "
+            f"{', '.join(builtins)}; capabilities of {dev.spec.path.name}: "
+            f"{', '.join(capabilities) or 'none'})")
+
+
 def build_policy(cls: MergedClass, dev: Development) -> tuple[EntryPoint, Policy]:
     """The entry a class is bound to, and the Policy the verifier enforces for it."""
     name = cls.spec.name
@@ -159,10 +180,7 @@ def build_policy(cls: MergedClass, dev: Development) -> tuple[EntryPoint, Policy
                 variables[var.symbol] = var
             else:
                 what = f"class '{name}'" + (f" (inherited from class '{owner}')" if owner != name else "")
-                kind = "an entry, not a capability" if grant.target in dev.entries else "unknown"
-                known = ", ".join([*dev.variables, *dev.functions]) or "none"
-                raise grant.where.error(f"{what}: capability '{grant.target}' is {kind} "
-                                        f"(capabilities of {dev.spec.path.name}: {known})")
+                raise grant.where.error(f"{what}: {_unknown_capability(grant.target, entry, dev)}")
     policy = Policy(
         class_name=name,
         context=ContextKind.PT_REGS,

@@ -125,7 +125,9 @@ class ExtensionSpec:
     object: Path                 # resolved relative to the deployment file
     program: str
     class_name: str
-    where: Where
+    where: Where                 # of `class:`
+    object_where: Where
+    program_where: Where
 
 
 @dataclass
@@ -133,6 +135,7 @@ class DeploymentSpec:
     path: Path
     uses: Path
     host: Path | None            # overrides the development file's host when set
+    host_where: Where | None
     classes: dict[str, ClassSpec]
     extensions: dict[str, ExtensionSpec]
 
@@ -177,12 +180,17 @@ class ExtensionClass:
 
 @dataclass(frozen=True)
 class Extension:
+    """An extension of a deployment; `object_where` and `program_where` locate its
+    `object:` and `program:` in the file, for errors about the object."""
+
     name: str
     object: Path
     program: str
     class_name: str
     entry: EntryPoint
     policy: Policy
+    object_where: Where
+    program_where: Where
 
 
 @dataclass

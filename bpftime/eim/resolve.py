@@ -106,6 +106,13 @@ class Resolver:
         return params, self.sized(proto.ret, what, where)
 
 
+def check_host(binary: Path, where: Where) -> None:
+    """A `host:` written in a spec must be a regular file: else an error at `where`."""
+    if not binary.is_file():
+        why = "is not a regular file" if binary.exists() else "not found"
+        raise where.error(f"host binary {binary} {why}")
+
+
 def resolve_development(spec: DevelopmentSpec, host: Path | None = None) -> Development:
     """Resolve every name of `spec` in its host (or in `host`, which overrides `host:`)."""
     if host is not None:
@@ -117,9 +124,7 @@ def resolve_development(spec: DevelopmentSpec, host: Path | None = None) -> Deve
                                     "file, or on the command line")
     else:
         binary = spec.host
-        if not binary.is_file():
-            why = "is not a regular file" if binary.exists() else "not found"
-            raise spec.host_where.error(f"host binary {binary} {why}")
+        check_host(binary, spec.host_where)
     symbols = read_symbols(binary)
     with HostDwarf(binary) as dwarf:
         r = Resolver(spec, binary, symbols, dwarf)
