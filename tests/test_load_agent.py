@@ -96,3 +96,16 @@ def test_static_host_is_run_but_reported_unextended(tmp_path, build):
     assert proc.returncode == 0
     assert "calls 10 sum 100" in proc.stdout
     assert "the agent never started in the host" in proc.stderr
+
+
+def test_the_library_is_the_one_next_to_the_imported_package(tmp_path, monkeypatch):
+    import bpftime
+    from bpftime.errors import BpftimeError
+
+    assert Path(library_path()).parent == Path(bpftime.__file__).parent
+    monkeypatch.setattr(bpftime, "__file__", str(tmp_path / "__init__.py"))
+    with pytest.raises(BpftimeError, match=rf"^the native library is not built in {tmp_path}: "
+                                           r"run pip install -e \. \(make setup\)$"):
+        library_path()
+    (tmp_path / "_native.cpython-311-x86_64-linux-gnu.so").touch()
+    assert library_path() == str(tmp_path / "_native.cpython-311-x86_64-linux-gnu.so")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import ctypes
 from functools import cache
-from pathlib import Path
 
 from bpftime.errors import BpftimeError
 from bpftime.hook.plan import HookPlan
+from bpftime.runtime.native import library_path
 
 
 class HookError(BpftimeError):
@@ -18,10 +18,7 @@ class HookError(BpftimeError):
 @cache
 def library() -> ctypes.CDLL:
     """The native library built from bpftime/native (bpftime/_native*.so)."""
-    found = sorted(Path(__file__).resolve().parents[1].glob("_native*.so"))
-    if not found:
-        raise HookError("the native library bpftime/_native*.so is not built (pip install -e .)")
-    lib = ctypes.CDLL(str(found[0]))
+    lib = ctypes.CDLL(library_path())
     lib.bpftime_hooks_new.restype = ctypes.c_void_p
     lib.bpftime_hooks_free.argtypes = [ctypes.c_void_p]
     lib.bpftime_hooks_set_session.argtypes = [ctypes.c_void_p, ctypes.c_void_p]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import importlib.util
 import os
 from functools import lru_cache
+from pathlib import Path
+
+import bpftime
 
 from bpftime.errors import BpftimeError
 
@@ -50,11 +52,14 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
 
 
 def library_path() -> str:
-    """Path of the built native library; BpftimeError if it is not built."""
-    spec = importlib.util.find_spec("bpftime._native")
-    if spec is None or spec.origin is None:
-        raise BpftimeError("the native runtime is not built (pip install -e . builds it)")
-    return spec.origin
+    """Path of the native library built next to the imported `bpftime` package (never
+    another checkout's, as an editable install's finder may give); BpftimeError if it
+    is not built. Python loads it, `load` preloads it, `attach` injects it."""
+    found = sorted(Path(bpftime.__file__).parent.glob("_native*.so"))
+    if not found:
+        raise BpftimeError(f"the native library is not built in {Path(bpftime.__file__).parent}: "
+                           f"run pip install -e . (make setup)")
+    return str(found[0])
 
 
 @lru_cache(maxsize=1)
