@@ -66,6 +66,15 @@ def test_target_kind(tmp_path):
         is_object(tmp_path / "missing.o")
 
 
+@pytest.mark.parametrize("name", ["counter.bpf.c", "counter.bpf.o", "spec"])
+def test_target_neither_elf_nor_yaml_is_refused_by_content(tmp_path, name):
+    source = tmp_path / name
+    source.write_text("#include <vmlinux.h>\n")
+    with pytest.raises(LoadError, match=rf"^{source}: expected a BPF object \(clang -target bpf\) "
+                                        r"or a deployment \.yaml$"):
+        is_object(source)
+
+
 def test_deployment_extensions_at_their_class_entries():
     from test_load_support import REPO, host
 

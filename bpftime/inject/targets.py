@@ -31,15 +31,24 @@ class Attachment:
         return f"{self.name} ({self.kind} {self.entry})"
 
 
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
 def is_object(path: Path) -> bool:
-    """True for an ELF file (a BPF object), False for anything else (a spec)."""
+    """Decided by content: True for an ELF file (a BPF object), False for a deployment
+    spec (a .yaml or .yml file that is not ELF); LoadError for anything else (C source
+    given by mistake, a directory, a missing file)."""
     try:
         with path.open("rb") as f:
-            return f.read(4) == ELF_MAGIC
+            if f.read(4) == ELF_MAGIC:
+                return True
     except FileNotFoundError:
         raise LoadError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise LoadError(f"{path}: is a directory, expected an object or a deployment spec") from None
+    if path.suffix.lower() in SPEC_SUFFIXES:
+        return False
+    raise LoadError(f"{path}: expected a BPF object (clang -target bpf) or a deployment .yaml")
 
 
 def parse_attach_option(text: str) -> tuple[str, AttachPoint]:
