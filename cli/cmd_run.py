@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from bpftime.errors import LoadError
+from bpftime.runner import ENGINES
 
 
 def parse_hex(text: str, what: str) -> bytes:
@@ -23,7 +24,8 @@ def parse_hex(text: str, what: str) -> bytes:
 @click.option("--mem", "mem_hex", metavar="HEX", help="Input bytes in hex (r1 points to them, r2 is their length).")
 @click.option("--mem-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Input bytes from a file.")
-@click.option("--engine", default="jit", show_default=True, help="Execution engine (jit or interp).")
+@click.option("--engine", type=click.Choice(sorted(ENGINES)), default="jit", show_default=True,
+              help="Execution engine.")
 @click.option("--prog", metavar="NAME", help="Program of an ELF object to run.")
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"result": R, "instructions": N} (N is null when the jit times --repeat runs).')

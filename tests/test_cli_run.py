@@ -56,7 +56,6 @@ def test_conformance_file_uses_its_mem_and_r0_is_unsigned(capsys) -> None:
     ([CONFORMANCE / "negative" / "unused-exit-imm.data"], 1, "instruction 0: reserved field imm"),
     ([CONFORMANCE / "negative" / "invalid_unknown_directive.data"], 2, "unknown section"),
     ([HELLO, "--mem", "xyz"], 2, "--mem: not hex bytes"),
-    ([HELLO, "--engine", "warp"], 2, "unknown engine 'warp'"),
     ([HELLO, "--prog", "x"], 2, "--prog applies only to ELF objects"),
     (["missing.asm"], 2, "missing.asm: cannot read"),
 ])
@@ -65,6 +64,15 @@ def test_refusals_are_one_line(capsys, args, code: int, words: str) -> None:
     assert got == code and out == ""
     assert err.startswith("bpftime: error: ") and words in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_engine_is_a_choice_of_the_registered_engines(capsys) -> None:
+    from bpftime.runner import ENGINES
+
+    assert main(["run", str(HELLO), "--engine", "warp"]) == 2
+    assert "'warp' is not one of 'interp', 'jit'" in capsys.readouterr().err
+    assert main(["run", "--help"]) == 0
+    assert f"--engine [{'|'.join(sorted(ENGINES))}]" in capsys.readouterr().out
 
 
 def test_unsafe_program_is_refused_before_it_runs(capsys, tmp_path: Path) -> None:
