@@ -5,15 +5,15 @@ from pathlib import Path
 
 import click
 
+from cli.cmd_load import ATTACH_HELP, ATTACH_METAVAR
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("pid", type=int)
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--prog", "progs", multiple=True, metavar="NAME",
               help="Attach only this program (or EIM extension); repeatable.")
-@click.option("--attach", "attach", multiple=True, metavar="PROG=uprobe:BINARY:FUNC[+OFF]",
-              help="Attach PROG here instead of at its section's place (uprobe or uretprobe); "
-                   "repeatable.")
+@click.option("--attach", "attach", multiple=True, metavar=ATTACH_METAVAR, help=ATTACH_HELP)
 @click.option("--detach-after", type=float, metavar="SECONDS",
               help="Detach by itself after this many seconds.")
 @click.option("--dump-maps", type=click.Path(dir_okay=False, path_type=Path),

@@ -27,7 +27,8 @@ def run(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *words: str, code: int = 1) -> str:
-    """Exit code 1 for a process that cannot be extended, 2 for malformed input."""
+    """Exit code 1 for a process that cannot be extended, 2 for malformed input or a
+    process or session that does not exist."""
     assert proc.returncode == code, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bpftime: error: "), proc.stderr
@@ -44,7 +45,8 @@ def attach_args(pid: int, counter: Path, entry: str) -> tuple[str, ...]:
 def test_no_such_process(counter):
     pid = 4_000_000   # above the largest pid_max
     one_line_error(run(*attach_args(pid, counter, "libc.so.6:labs")), f"process {pid}",
-                   "no such process")
+                   "no such process", code=2)
+    one_line_error(run("detach", str(pid)), f"process {pid}: no such process", code=2)
 
 
 def test_zombie(counter):
@@ -130,7 +132,8 @@ def test_stripped_host_names_fail_clearly_and_libc_still_works(counter, loop_bui
     subprocess.run(["strip", str(exe)], check=True)
     host = LoopHost.start(exe, threads=2)
     try:
-        one_line_error(run(*attach_args(host.pid, counter, f"{exe}:target")), "stripped", code=2)
+        one_line_error(run(*attach_args(host.pid, counter, f"{exe}:target")), "no function 'target'",
+                       "has no function symbols: name an address", code=2)
         ok = run(*attach_args(host.pid, counter, "libc.so.6:labs"))
         assert ok.returncode == 0, ok.stderr
         assert "every patched byte restored" in ok.stderr
@@ -143,7 +146,7 @@ def test_stripped_host_names_fail_clearly_and_libc_still_works(counter, loop_bui
 def test_detach_of_a_process_without_attach(loop_build):
     host = LoopHost.start(build_loop_host(loop_build), threads=1)
     try:
-        one_line_error(run("detach", str(host.pid)), "no attached bpftime session")
+        one_line_error(run("detach", str(host.pid)), "no attached bpftime session", code=2)
         one_line_error(run("detach", "/bpftime-0-nosuchsession"), "no such session", code=2)
     finally:
         host.kill()

@@ -67,6 +67,23 @@ def test_bad_names_are_one_line_errors(targets, spec, message):
     assert "\n" not in str(err.value)
 
 
+def test_a_misspelt_libc_function_suggests_close_names_from_its_dynamic_symbols():
+    with pytest.raises(LoadError, match=r"^entry 'libc.so.6:mallocc': no function 'mallocc' in "
+                                        r"libc.so.6 \(did you mean malloc\b.*\?\)$") as err:
+        resolve_entry(sys.executable, "libc.so.6:mallocc")
+    assert "address" not in str(err.value)
+
+
+def test_the_attach_option_address_form_resolves_in_a_library():
+    from bpftime.inject.targets import entry_spec, parse_attach_option
+
+    malloc = resolve_entry(sys.executable, "libc.so.6:malloc")
+    for text, vaddr in [(f"p=uprobe:libc.so.6:{malloc.vaddr:#x}", malloc.vaddr),
+                        ("p=uprobe:libc.so.6:malloc+0x4", malloc.vaddr + 4)]:
+        spec = entry_spec(parse_attach_option(text)[1])
+        assert resolve_entry(sys.executable, spec).vaddr == vaddr
+
+
 def test_ifunc_is_refused_with_a_hint():
     with pytest.raises(LoadError, match=r"memcpy is an IFUNC resolved at run time"):
         resolve_entry(sys.executable, "libc.so.6:memcpy")
@@ -79,8 +96,11 @@ def test_stripped_host_works_by_address_only(tmp_path):
     if shutil.which("strip") is None:
         pytest.skip("strip (binutils) is not installed")
     subprocess.run(["strip", "--strip-all", "-o", str(stripped), str(host)], check=True)
-    with pytest.raises(LoadError, match=r"host_stripped is stripped: name an address instead"):
+    with pytest.raises(LoadError, match=r"no function 'work' in host_stripped and its libraries "
+                                        r"\(host_stripped has no function symbols: name an address, "
+                                        r"host_stripped:0xADDR\)$"):
         resolve_entry(stripped, "work")
+    assert resolve_entry(stripped, f"host_stripped:{work.vaddr:#x}").vaddr == work.vaddr
     bare = resolve_entry(stripped, f"{work.vaddr:#x}")
     assert bare.symbol is None and bare.func_size == 0
     assert bare.body[:8] == work.body[:8]

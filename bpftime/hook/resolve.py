@@ -8,6 +8,7 @@ its /proc/PID/maps shows (libraries loaded after start, ASLR).
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import subprocess
@@ -154,6 +155,18 @@ def _match_library(lib: str, candidates: list[str]) -> str | None:
     return None
 
 
+def _hint(name: str, modules: list[str]) -> str:
+    """The address form when the first module searched (the host, or the library
+    named) has no function symbols at all; otherwise close function names of
+    `modules` from their dynamic and static symbols."""
+    elfs = [open_elf(p) for p in modules]
+    if not elfs[0].functions:
+        module = os.path.basename(elfs[0].path)
+        return f" ({module} has no function symbols: name an address, {module}:0xADDR)"
+    close = difflib.get_close_matches(name, {f for elf in elfs for f in elf.functions}, n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
 class Resolver:
     """Resolves entry names against one host: its file on disk, or a live process."""
 
@@ -203,9 +216,7 @@ class Resolver:
             if sym is not None:
                 return self._entry(elf, sym, sym.vaddr + offset)
         where = lib or os.path.basename(self.host.path) + " and its libraries"
-        stripped = [os.path.basename(p) for p in modules[:1] if not open_elf(p).has_symtab]
-        hint = f" ({stripped[0]} is stripped: name an address instead)" if stripped else ""
-        raise LoadError(f"entry {spec!r}: no function {what!r} in {where}{hint}")
+        raise LoadError(f"entry {spec!r}: no function {what!r} in {where}{_hint(what, modules)}")
 
     def _at_address(self, path: str, vaddr: int) -> Entry:
         elf = self.host if path == self.host.path else open_elf(path)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bpftime.inject.attach import AGENT_TIMEOUT, detach_session
-from bpftime.inject.attach_errors import AttachError
+from bpftime.inject.attach_errors import AttachError, NotFound
 from bpftime.inject.attach_list import SessionRow, attached_sessions, describe, session_running_in
 from bpftime.inject.attach_records import AttachRecord, find_record
-from bpftime.inject.frida_inject import check_target
+from bpftime.inject.frida_inject import check_target, exists
 from bpftime.runtime import Session
 
 
@@ -30,7 +30,9 @@ def _rows(which: str) -> list[SessionRow]:
         if running is not None:
             raise AttachError(f"process {pid} was started by bpftime load (session {running.name}): "
                               f"its extensions end with it; there is nothing to detach")
-        raise AttachError(f"process {pid} has no attached bpftime session (bpftime list shows them)")
+        if not exists(pid):
+            raise NotFound(f"process {pid}: no such process")
+        raise NotFound(f"process {pid} has no attached bpftime session (bpftime list shows them)")
     session = Session.open(which)
     try:
         row = describe(session)

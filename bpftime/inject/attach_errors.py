@@ -9,3 +9,9 @@ class AttachError(BpftimeError):
     """A target process that cannot be attached to or detached from."""
 
     exit_code = 1
+
+
+class NotFound(AttachError):
+    """A process or session that does not exist: malformed input, as a missing file."""
+
+    exit_code = 2

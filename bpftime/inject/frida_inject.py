@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from bpftime.inject.attach_errors import AttachError
+from bpftime.inject.attach_errors import AttachError, NotFound
 
 ATTACH_ENTRY = "bpftime_agent_attach"
 DETACH_ENTRY = "bpftime_agent_detach"
@@ -41,6 +41,11 @@ def _stat(pid: int) -> tuple[str, str, int] | None:
     comm = text[text.index("(") + 1:text.rindex(")")]
     fields = text[text.rindex(")") + 2:].split()
     return comm, fields[0], int(fields[19])
+
+
+def exists(pid: int) -> bool:
+    """Whether there is a process `pid` (a zombie too)."""
+    return pid > 0 and _stat(pid) is not None
 
 
 def _status_field(pid: int, name: str) -> list[str]:
@@ -105,12 +110,12 @@ def check_target(pid: int) -> Target:
     why not otherwise (no such process, a zombie, a kernel thread, ptrace refused,
     already traced, statically linked)."""
     if pid <= 0:
-        raise AttachError(f"{pid} is not a process id")
+        raise NotFound(f"{pid} is not a process id")
     if pid == os.getpid():
         raise AttachError(f"process {pid} is this bpftime command itself")
     stat = _stat(pid)
     if stat is None:
-        raise AttachError(f"process {pid}: no such process")
+        raise NotFound(f"process {pid}: no such process")
     comm, state, start = stat
     if state == "Z":
         raise AttachError(f"process {pid} ({comm}) has exited (a zombie)")
