@@ -51,6 +51,8 @@ def test_maps_of_a_live_session_as_json_and_text(live_load):
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("hist (array")
     assert sum(int(l.split(" => ")[1]) for l in lines[1:]) == 100
+    proc = bpftime("maps", str(live_load.pid), "start")   # every start was taken at its return
+    assert proc.returncode == 0 and proc.stdout == "start (hash):\n  (empty)\n", proc.stderr
 
 
 def test_session_by_the_pid_of_the_extended_host(live_load):
@@ -79,14 +81,14 @@ def test_only_session_is_the_default(live_load):
 ])
 def test_bad_session_is_one_line(args, message):
     proc = bpftime("maps", *args)
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert proc.stderr.startswith("bpftime: error: ") and len(proc.stderr.strip().splitlines()) == 1
     assert message in proc.stderr
 
 
 def test_unknown_map_in_a_live_session(live_load):
     proc = bpftime("maps", session_of(live_load), "nope")
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert "no map named 'nope'" in proc.stderr
 
 

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from bpftime.inject.events import EventType, format_record
 from bpftime.inject.host import Host, preload_env
-from bpftime.inject.mapview import MapView, to_json, to_text
+from bpftime.inject.mapview import MapView, read_only, to_json, to_text
 from bpftime.inject.prepare import LoadRequest, prepare
 from bpftime.inject.records import State
 from bpftime.inject.session_build import LoadSession, build_session
@@ -117,9 +117,10 @@ def launch(req: LoadRequest, args: list[str], opts: LaunchOptions) -> int:
 
 
 def report_maps(live: LoadSession, opts: LaunchOptions) -> None:
-    """Once the extensions have stopped: every map dumped to `opts.dump_maps` as JSON
-    and shown on `opts.out` (when `opts.show_maps`). Shared by load and attach."""
-    views = [MapView(sm.map, sm.definition, sm.obj.btf) for sm in live.maps]
+    """Once the extensions have stopped: every map but read-only data dumped to
+    `opts.dump_maps` as JSON and shown on `opts.out` (when `opts.show_maps`). Shared
+    by load and attach."""
+    views = [MapView(sm.map, sm.definition, sm.obj.btf) for sm in live.maps if not read_only(sm.map)]
     if opts.dump_maps is not None:   # the host is gone: queues and stacks may be emptied
         opts.dump_maps.write_text(json.dumps(to_json(views, consume=True), indent=1) + "\n")
     if opts.show_maps and views:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bpftime.btf import Btf
+from bpftime.elf.maps import BPF_F_RDONLY_PROG
 from bpftime.elf.model import MapDef
 from bpftime.jit.mapdump import NO_ENTRIES, dump_maps
 from bpftime.kernel_abi import MapType
@@ -36,6 +37,13 @@ class MapView:
         return dump_maps([self.map], [self.definition], self.btf)["maps"][self.definition.name]
 
 
+def read_only(m: Map) -> bool:
+    """Read-only global data (.rodata*: the program's constants), left out wherever maps
+    are shown or dumped: it cannot change while the extensions run, and `bpftime
+    inspect OBJ` shows it."""
+    return bool(m.flags & BPF_F_RDONLY_PROG)
+
+
 def map_info_blob(entries: dict[str, dict[str, Any]]) -> bytes:
     """The session blob naming, for each map, its object and its name there."""
     return json.dumps(entries).encode()
@@ -47,12 +55,15 @@ def _header_definition(m: Map) -> MapDef:
 
 
 def session_views(session: Session, name: str | None = None) -> list[MapView]:
-    """The maps of a session (or only `name`) with their definitions, read back from
-    the session's map info and the objects it names."""
+    """The maps of a session (all but read-only data, or only `name`) with their
+    definitions, read back from the session's map info and the objects it names."""
     from bpftime.elf.loader import load_object
     from bpftime.errors import BpftimeError
 
-    maps = {name: session.map(name)} if name is not None else session.maps()
+    if name is not None:
+        maps = {name: session.map(name)}
+    else:
+        maps = {n: m for n, m in session.maps().items() if not read_only(m)}
     info = _read_info(session)
     objects: dict[str, Any] = {}
     views = []
@@ -85,12 +96,10 @@ def to_json(views: list[MapView], consume: bool = False) -> dict[str, Any]:
 
 
 def to_text(views: list[MapView]) -> str:
-    """`NAME (TYPE): K => V` lines; array entries that are all zero, and read-only
-    global data (.rodata: the program's constants), are left out."""
+    """`NAME (TYPE): K => V` lines (`(empty)` for a map with no entry); array entries
+    that are all zero are left out."""
     lines = []
     for v in views:
-        if v.map.name.endswith(".rodata"):
-            continue
         entries = v.entries()
         shown = [e for e in entries if not (v.map.type in ARRAYS and _is_zero(e["value"]))]
         hidden = len(entries) - len(shown)
@@ -101,6 +110,8 @@ def to_text(views: list[MapView]) -> str:
             note = ", reading takes its values: not listed"
         lines.append(f"{v.map.name} ({v.map.type}{note}):")
         lines += [f"  {json.dumps(e['key'])} => {json.dumps(e['value'])}" for e in shown]
+        if not entries and v.map.type not in NO_ENTRIES + CONSUMED:
+            lines.append("  (empty)")
     return "\n".join(lines)
 
 
