@@ -46,7 +46,6 @@ class ElfInfo:
     sections: list[_Section]
     functions: dict[str, FuncSymbol]
     ifuncs: set[str]
-    has_symtab: bool
     starts: list[int] = field(default_factory=list)  # sorted start addresses of all symbols
 
     def function(self, name: str) -> FuncSymbol | None:
@@ -126,7 +125,6 @@ def _open_cached(path: str, mtime_ns: int) -> ElfInfo:
             functions: dict[str, FuncSymbol] = {}
             ifuncs: set[str] = set()
             starts: set[int] = set()
-            has_symtab = elf.get_section_by_name(".symtab") is not None
             for sec in elf.iter_sections():
                 if isinstance(sec, DynamicSection):
                     for tag in sec.iter_tags():
@@ -154,7 +152,7 @@ def _open_cached(path: str, mtime_ns: int) -> ElfInfo:
             return ElfInfo(path=path, pie=elf["e_type"] == "ET_DYN", needed=needed, rpath=rpath,
                            runpath=runpath, first_load_vaddr=loads[0]["p_vaddr"] & ~0xFFF,
                            first_load_offset=loads[0]["p_offset"] & ~0xFFF, sections=sections,
-                           functions=functions, ifuncs=ifuncs, has_symtab=has_symtab,
+                           functions=functions, ifuncs=ifuncs,
                            starts=sorted(starts))
     except ELFError as err:
         raise LoadError(f"{path}: not an ELF file ({err})") from None
