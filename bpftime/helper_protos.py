@@ -28,6 +28,7 @@ class Arg(str, Enum):
     RINGBUF_RECORD = "ringbuf_record"  # a reserved ringbuf record, released by the call
     FUNC = "func"                      # address of a subprogram (callback)
     PTR_OR_NULL = "ptr_or_null"        # any pointer or 0, passed through to a callback
+    CONST_STR = "const_str"            # a NUL-terminated string in read-only global data
 
 
 class Ret(str, Enum):
@@ -72,7 +73,7 @@ _PROTOS = [
     # as in the kernel, r3-r5 are not checked: the format decides which are read (safely)
     HelperProto("trace_printk", (A.MEM, A.CONST_SIZE)),
     HelperProto("trace_vprintk", (A.MEM, A.CONST_SIZE, A.MEM_OR_NULL, A.CONST_SIZE_OR_ZERO)),
-    HelperProto("snprintf", (A.UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.MEM, A.MEM_OR_NULL,
+    HelperProto("snprintf", (A.UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.CONST_STR, A.MEM_OR_NULL,
                              A.CONST_SIZE_OR_ZERO)),
     HelperProto("get_prandom_u32", ()),
     HelperProto("get_smp_processor_id", ()),
@@ -97,6 +98,7 @@ _PROTOS = [
     HelperProto("ringbuf_query", (A.CONST_MAP_PTR, A.ANYTHING)),
     HelperProto("loop", (A.ANYTHING, A.FUNC, A.PTR_OR_NULL, A.ANYTHING)),
     HelperProto("tail_call", (A.CTX, A.CONST_MAP_PTR, A.ANYTHING)),
+    HelperProto("strncmp", (A.MEM, A.CONST_SIZE, A.CONST_STR)),
 ]
 PROTOS: dict[int, HelperProto] = {p.id: p for p in _PROTOS}
 
@@ -113,6 +115,6 @@ TRACING_HELPERS: frozenset[int] = frozenset(
         "get_smp_processor_id", "get_current_pid_tgid", "get_current_uid_gid",
         "get_current_comm", "perf_event_output", "get_stackid", "get_stack", "get_func_ip",
         "get_attach_cookie", "ringbuf_output", "ringbuf_reserve", "ringbuf_submit",
-        "ringbuf_discard", "ringbuf_query", "loop", "tail_call",
+        "ringbuf_discard", "ringbuf_query", "loop", "tail_call", "strncmp",
     )
 )

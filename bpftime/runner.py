@@ -68,9 +68,14 @@ class Engine(Protocol):
 
 class InterpExecutor:
     """The `interp` engine: the reference interpreter over the runtime's native
-    helpers, with an object's maps in a private session for the run."""
+    helpers, with an object's maps in a private session for the run. The programs
+    an object's prog_arrays hold from the start are verified with `verify` and
+    appended to the program's instructions; their slots hold their entries (see
+    `bpftime.vm.compile.func_address`), where bpf_tail_call goes."""
 
-    def __init__(self, runnable: Runnable):
+    def __init__(self, runnable: Runnable, verify: Callable[[Runnable], None] | None = None):
+        from bpftime.jit.engine import is_xdp
+        from bpftime.vm.compile import func_address
         from bpftime.vm.helpers import with_bpf_loop
         from bpftime.vm.machine import Bindings, FixedRegion, Machine
 
@@ -81,6 +86,7 @@ class InterpExecutor:
                             "use bpftime load/attach")
         self.maps = None
         bindings = Bindings()
+        insns = _engine_insns(runnable)
         if obj is not None and obj.maps:
             from bpftime.jit.engine import ObjectMaps
 
@@ -89,19 +95,20 @@ class InterpExecutor:
             bindings.map_values = [v or None for v in self.maps.values]
             bindings.regions = [FixedRegion(v, m.value_size, not d.section.startswith(".rodata"), d.name)
                                 for v, m, d in zip(self.maps.values, self.maps.maps, obj.maps) if v]
-        bindings.helpers = with_bpf_loop({**self._native_helpers(runnable), **runnable.helpers})
-        insns = runnable.insns
-        self.xdp = runnable.program is not None and runnable.program.attach.kind == "xdp"
-        if self.xdp:  # as the kernel does: struct xdp_md loads become pointer loads
-            from bpftime.jit.xdp import rewrite_xdp_context
 
-            insns = rewrite_xdp_context(insns)
+            def enter(target: Runnable) -> int:
+                start = len(insns)
+                insns.extend(_engine_insns(target))
+                return func_address(start)
+            self.maps.fill_prog_arrays(runnable, verify, enter)
+        bindings.helpers = with_bpf_loop({**self._native_helpers(runnable, insns), **runnable.helpers})
+        self.xdp = is_xdp(runnable)
         self.machine = Machine(insns, bindings)
 
-    def _native_helpers(self, runnable: Runnable) -> dict[int, "Helper"]:
-        """The runtime's helpers for every helper the program calls (none for the
-        conformance suite, whose harness helpers stand in)."""
-        ids = {i.imm for i in runnable.insns if i.opcode == OPCODE_CALL and i.src == CallKind.HELPER}
+    def _native_helpers(self, runnable: Runnable, insns: list[Insn]) -> dict[int, "Helper"]:
+        """The runtime's helpers for every helper the program (or a program it
+        tail-calls) calls; none for the conformance suite, whose harness helpers stand in."""
+        ids = {i.imm for i in insns if i.opcode == OPCODE_CALL and i.src == CallKind.HELPER}
         if runnable.kind == "data" or not ids:
             return {}
         from bpftime.runtime import helper_address
@@ -130,8 +137,21 @@ class InterpExecutor:
         return self.maps.dump() if self.maps is not None else {"maps": {}}
 
 
+def _engine_insns(runnable: Runnable) -> list[Insn]:
+    """The instructions as the interpreter runs them: an XDP program's struct xdp_md
+    loads become pointer loads, as the kernel does."""
+    from bpftime.jit.engine import is_xdp
+    from bpftime.jit.xdp import rewrite_xdp_context
+
+    if not is_xdp(runnable):
+        return list(runnable.insns)
+
+    return rewrite_xdp_context(runnable.insns)
+
+
 def _interp(runnable: Runnable, count: bool = False) -> Executor:
-    return InterpExecutor(runnable)  # counts every run
+    # counts every run; verify: tail-call targets in the object's prog arrays
+    return InterpExecutor(runnable, verify)
 
 
 def _jit(runnable: Runnable, count: bool = False) -> Executor:

@@ -1,7 +1,7 @@
 """The JIT's counting mode (`compile_program(..., count_instructions=True)`) reports
 exactly the instructions the interpreter counts as executed: on the whole
-conformance suite, on generated programs (branches, loops, fused idioms, calls)
-and on a bpf_loop callback run by the native helper."""
+conformance suite, on generated programs (branches, loops, fused idioms, calls),
+on a bpf_loop callback run by the native helper and across tail calls."""
 from __future__ import annotations
 
 import ctypes
@@ -84,6 +84,17 @@ def test_bpf_loop_callbacks_are_counted() -> None:
                for engine in ("jit", "interp")]
     assert results[0].maps == results[1].maps == {"maps": {"result": [{"key": 0, "value": 140}]}}
     assert results[0].instructions == results[1].instructions > 7 * 5
+
+
+@pytest.mark.parametrize("packet", [b"\x05", b""])
+def test_tail_called_programs_are_counted(packet: bytes) -> None:
+    """A miss, then a chain of tail calls up to the kernel's limit: the targets' blocks
+    count into the caller's counter."""
+    obj = build_bpf(PROGRAMS / "tailcall.bpf.c")
+    jit, interp = (execute(load_runnable(obj, prog="entry", mem=packet), engine, count=True)
+                   for engine in ("jit", "interp"))
+    assert jit.result == interp.result
+    assert jit.instructions == interp.instructions > 33 * 5
 
 
 def test_only_counting_images_have_a_counter() -> None:

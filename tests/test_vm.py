@@ -1,5 +1,5 @@
 """The interpreter beyond the conformance suite: checked real memory, call frames,
-helpers with real addresses, bpf_loop, instruction counts and limits."""
+helpers with real addresses, bpf_loop, tail calls, instruction counts and limits."""
 from __future__ import annotations
 
 import ctypes
@@ -11,7 +11,10 @@ from bpftime.asm import assemble
 from bpftime.errors import RuntimeFault
 from bpftime.isa import STACK_SIZE, validate_program
 from bpftime.vm import Bindings, FixedRegion, Machine
+from bpftime.vm.compile import func_address
+from bpftime.vm.machine import MAX_TAIL_CALLS
 from bpftime.vm.helpers import CONFORMANCE_HELPERS, with_bpf_loop
+from jit_support import require_native_images
 from test_disasm import programs
 
 
@@ -272,7 +275,8 @@ def test_ringbuf_record_is_written_and_submitted(bpf_object) -> None:
      "argument 1 (r1) of bpf_ringbuf_submit is not a reserved ringbuf record"),
     ("mov %r1, 0\nmov %r2, 16\ncall bpf_trace_printk\nexit",
      "argument 1 (r1) of bpf_trace_printk: invalid read of 16 bytes at 0x0"),
-    ("call bpf_strncmp\nexit", "bpf_strncmp has no prototype"),
+    ("mov %r1, %r10\nadd %r1, -8\nmov %r2, 8\nmov %r3, 0\ncall bpf_strncmp\nexit",
+     "instruction 4: argument 3 (r3) of bpf_strncmp: invalid read of 1 bytes at 0x0"),
 ])
 def test_native_helper_arguments_are_checked(tmp_path, text: str, words: str) -> None:
     prog = tmp_path / "p.asm"
@@ -337,3 +341,85 @@ def test_memory_regions_nested_removed_and_many() -> None:
         mem.add_region(ctypes.addressof(v), 16, True, "value")
     assert [mem.load(ctypes.addressof(v), 1, CODECS[1][0], 0) for v in values] == \
         [i % 256 for i in range(2000)]
+
+
+@pytest.fixture()
+def prog_array():
+    """(a prog_array of 4 slots in a native session, the interpreter's tail_call)."""
+    require_native_images()
+    from bpftime.kernel_abi import MapType
+    from bpftime.runtime import Session, helper_address
+    from bpftime.vm.native import MapInfo, native_helpers
+
+    with Session.create(size=1 << 20) as session:
+        progs = session.create_map("progs", MapType.PROG_ARRAY, 4, 8, 4)
+        yield progs, native_helpers([12], helper_address, {progs.handle: MapInfo("progs", 4, 8)})
+
+
+def tail_calling(texts: list[str], prog_array, slots: dict[int, int]) -> Machine:
+    """The programs one after the other (as `bpftime run` lays out an object's
+    tail-call targets); slot -> index in `texts` of the program it holds."""
+    progs, helpers = prog_array
+    insns, starts = [], []
+    for text in texts:
+        starts.append(len(insns))
+        insns += assemble(text)
+    for slot, index in slots.items():
+        progs.update(slot.to_bytes(4, "little"), func_address(starts[index]).to_bytes(8, "little"))
+    return Machine(insns, Bindings(helpers=helpers, map_handles=[progs.handle]))
+
+
+def test_tail_call_miss_goes_on_and_a_hit_keeps_the_frame(prog_array) -> None:
+    """A miss (empty slot, index past the end) leaves 0 in r0; the target runs in the
+    caller's stack frame with r1 = ctx, and its r0 is the invocation's."""
+    main = """
+        stdw [%r10-8], 5
+        lddw %r2, map_idx(0)
+        mov %r3, 1
+        mov %r0, 77
+        call bpf_tail_call
+        stxdw [%r10-16], %r0
+        mov %r3, 9
+        mov %r0, 77
+        call bpf_tail_call
+        stxdw [%r10-24], %r0
+        mov %r3, 2
+        call bpf_tail_call
+        mov %r0, -1
+        exit"""
+    target = """
+        ldxdw %r0, [%r10-8]
+        ldxdw %r2, [%r10-16]
+        ldxdw %r3, [%r10-24]
+        add %r2, %r3
+        mul %r2, 1000
+        add %r0, %r2
+        ldxdw %r2, [%r1+0]
+        add %r0, %r2
+        exit"""
+    m = tail_calling([main, target], prog_array, {2: 1})
+    assert m.run((100).to_bytes(8, "little")) == 5 + 100
+    assert m.executed == 12 + 9  # the caller up to its third call (lddw is one), the target
+
+
+def test_tail_calls_stop_after_the_kernels_limit_even_from_a_subprogram(prog_array) -> None:
+    """A program tail-calling itself from a subprogram runs 1 + 33 times; each target
+    returns to the subprogram's caller; the count is per invocation."""
+    prog = """
+        mov %r6, %r1
+        ldxdw %r0, [%r1+0]
+        add %r0, 1
+        stxdw [%r1+0], %r0
+        lddw %r2, map_idx(0)
+        mov %r3, 0
+        call local tail
+        ldxdw %r0, [%r6+0]
+        exit
+    tail:
+        call bpf_tail_call
+        mov %r0, 0
+        exit"""
+    m = tail_calling([prog], prog_array, {0: 0})
+    for _ in range(2):
+        assert m.run(bytes(8)) == 1 + MAX_TAIL_CALLS
+        assert int.from_bytes(m.mem.input_bytes(), "little") == 1 + MAX_TAIL_CALLS

@@ -50,6 +50,23 @@ class ObjectMaps:
         self.values = [(m.value_address(bytes(4)) or 0) if d.is_global_data else 0
                        for m, d in zip(self.maps, obj.maps)]
 
+    def fill_prog_arrays(self, runnable: "Runnable", verify: "Callable[[Runnable], None] | None",
+                         enter: "Callable[[Runnable], int]") -> None:
+        """Enter the programs named in the prog_arrays' initial values (libbpf's
+        `.values = { [i] = &prog }`), as libbpf does: each is verified with `verify`,
+        prepared by `enter` (which returns what its slot holds: the engine's handle of
+        the program) and stored in its slot."""
+        for m, d in zip(self.maps, self.obj.maps):
+            if d.type != MapType.PROG_ARRAY:
+                continue
+            for index, name in sorted(d.inner_init.items()):
+                program = self.obj.program(name)
+                target = replace(runnable, source=f"{self.obj.path}:{program.name}",
+                                 insns=program.insns, program=program)
+                if verify is not None:
+                    verify(target)
+                m.update(index.to_bytes(4, "little"), enter(target).to_bytes(8, "little"))
+
     def dump(self) -> dict[str, Any]:
         from bpftime.jit.mapdump import dump_maps
         return dump_maps(self.maps, self.obj.maps, self.obj.btf)
@@ -73,7 +90,7 @@ class JitExecutor:
             names = ", ".join(e.name for e in obj.externs)
             raise LoadError(f"{runnable.source}: externs ({names}) are resolved against a host: "
                             "use bpftime load/attach")
-        self.xdp = _is_xdp(runnable)
+        self.xdp = is_xdp(runnable)
         if runnable.kind == "data":  # the suite's own harness helpers stand in for the runtime's
             harness = ctypes.cast(_HARNESS, ctypes.c_void_p).value or 0
             helper = {i: harness for i in runnable.helpers}.get
@@ -88,10 +105,10 @@ class JitExecutor:
         self.loaded = self._load(runnable)
         self.targets: list[LoadedImage] = []
         if self.maps is not None:
-            self._fill_prog_arrays(runnable, verify)
+            self.maps.fill_prog_arrays(runnable, verify, self._enter)
 
     def _load(self, runnable: "Runnable") -> LoadedImage:
-        insns = rewrite_xdp_context(runnable.insns) if _is_xdp(runnable) else runnable.insns
+        insns = rewrite_xdp_context(runnable.insns) if is_xdp(runnable) else runnable.insns
         try:
             image = compile_program(insns, helper_available=lambda i: bool(self.resolver.helper(i)),
                                     count_instructions=self.counter is not None)
@@ -100,20 +117,10 @@ class JitExecutor:
             raise
         return LoadedImage(image, slot_values(image, self.resolver))
 
-    def _fill_prog_arrays(self, runnable: "Runnable", verify: "Callable[[Runnable], None] | None") -> None:
-        assert self.maps is not None and runnable.obj is not None
-        obj = runnable.obj
-        for m, d in zip(self.maps.maps, obj.maps):
-            if d.type != MapType.PROG_ARRAY:
-                continue
-            for index, name in sorted(d.inner_init.items()):
-                program = obj.program(name)
-                target = replace(runnable, source=f"{obj.path}:{program.name}", insns=program.insns,
-                                 program=program)
-                if verify is not None:
-                    verify(target)
-                self.targets.append(self._load(target))
-                m.update(index.to_bytes(4, "little"), self.targets[-1].entry.to_bytes(8, "little"))
+    def _enter(self, target: "Runnable") -> int:
+        """Compile a tail-call target: its entry, as its prog_array slot holds it."""
+        self.targets.append(self._load(target))
+        return self.targets[-1].entry
 
     def _args(self, data: bytes | None) -> tuple[int, int, list[object]]:
         """(r1, r2, objects to keep alive while the program runs)."""
@@ -147,7 +154,7 @@ class JitExecutor:
         return self.maps.dump() if self.maps else {"maps": {}}
 
 
-def _is_xdp(runnable: "Runnable") -> bool:
+def is_xdp(runnable: "Runnable") -> bool:
     return runnable.program is not None and runnable.program.attach.kind == "xdp"
 
 

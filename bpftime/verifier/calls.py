@@ -198,6 +198,8 @@ def helper(w: "Walker", pc: int, hid: int, st: State) -> None:
         elif kind == Arg.PTR_OR_NULL:
             if not (r.is_ptr or (r.val.is_const and r.val.value == 0)):
                 raise Refusal(wrong)
+        elif kind == Arg.CONST_STR:
+            const_str(w, regno, r, wrong)
     if callback >= 0:
         loop_callback(w, pc, st, callback)
     for i in range(1, 6):
@@ -258,6 +260,25 @@ def loop_callback(w: "Walker", pc: int, st: State, target: int) -> None:
         w.call_edges.setdefault(k, set()).update(v)
     w.call_edges.setdefault(st.cur.subprog, set()).add((pc, target))
     w.extra_cost += nr_max * sub.longest
+
+
+def const_str(w: "Walker", regno: int, r: Reg, wrong: str) -> None:
+    """The kernel's ARG_PTR_TO_CONST_STR: a constant offset into the value of a
+    read-only global-data map (.rodata: BPF_F_RDONLY_PROG) with a NUL byte at or
+    after it in the section's bytes."""
+    from bpftime.verifier.checker import BPF_F_RDONLY_PROG
+
+    if r.kind != Kind.MAP_VALUE:
+        raise Refusal(wrong)
+    m = w.maps[r.idx]
+    if not getattr(m, "flags", 0) & BPF_F_RDONLY_PROG or getattr(m, "initial", None) is None:
+        raise Refusal(f"R{regno} does not point to a readonly map ({m.name})")
+    if not r.val.is_const:
+        raise Refusal(f"R{regno} the string must be at a constant offset into {m.name}, "
+                      f"got {fmt_reg(r, w.maps)}")
+    off = r.val.value
+    if not 0 <= off < m.value_size or 0 not in m.initial[off:]:
+        raise Refusal(f"R{regno} the string at off={off} of {m.name} is not zero-terminated")
 
 
 def size_arg(w: "Walker", regno: int, r: Reg, zero_ok: bool, name: str) -> int:

@@ -14,18 +14,26 @@ from bpftime.errors import RuntimeFault
 from bpftime.isa import (
     OPCODE_CALLX, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo, check_insn,
 )
-from bpftime.kernel_abi import helper_name
+from bpftime.kernel_abi import helper_id, helper_name
+from bpftime.vm.machine import MAX_TAIL_CALLS
 from bpftime.vm.memory import CODECS
 from bpftime.vm.ops import M32, M64, alu_op, byte_swap, condition, sign_extend
 
 if TYPE_CHECKING:
-    from bpftime.vm.machine import Machine
+    from bpftime.vm.machine import Helper, Machine
 
 Op = Callable[[], int]
 
 # `lddw func(L)` loads this tag | slot: a non-canonical address, so it can never be
-# mistaken for (or used as) real memory; helpers taking a callback decode it.
+# mistaken for (or used as) real memory; helpers taking a callback decode it, and a
+# prog_array filled for the interpreter holds its programs' entries this way.
 FUNC_TAG = 0xBF0C_0000_0000_0000
+TAIL_CALL = helper_id("tail_call")
+
+
+def func_address(slot: int) -> int:
+    """The value standing for the code at `slot` (see FUNC_TAG)."""
+    return FUNC_TAG | slot
 
 
 def func_target(machine: "Machine", value: int) -> int:
@@ -178,6 +186,8 @@ def _call(m: "Machine", insn: Insn, pc: int) -> Op:
             fn = helpers.get(R[d])
             if fn is None:
                 raise RuntimeFault(pc, f"callx to {R[d]:#x}: not a helper id")
+            if R[d] == TAIL_CALL:
+                return _tail_call(m, fn, pc)()
             m.pc = pc
             R[0] = fn(m, R[1], R[2], R[3], R[4], R[5]) & M64
             return nxt
@@ -197,12 +207,37 @@ def _call(m: "Machine", insn: Insn, pc: int) -> Op:
         fn = m.bindings.helpers.get(insn.imm)
         if fn is None:
             return _fault(pc, f"helper {helper_name(insn.imm)} (id {insn.imm}) is not available")
+        if insn.imm == TAIL_CALL:
+            return _tail_call(m, fn, pc)
 
     def call() -> int:
         m.pc = pc
         R[0] = fn(m, R[1], R[2], R[3], R[4], R[5]) & M64
         return nxt
     return call
+
+
+def _tail_call(m: "Machine", lookup: "Helper", pc: int) -> Op:
+    """bpf_tail_call(ctx, prog_array, index) as the kernel runs it: `lookup` (the
+    runtime's helper) gives the slot's program, which replaces the current one in
+    the current stack frame (r1 = ctx, r6-r9 and the frame's bytes as they are), at
+    most MAX_TAIL_CALLS times per invocation. A miss (empty slot, index out of
+    range) continues with the next instruction with the helper's 0 in r0; past the
+    limit the helper is not called and r0 is left alone, as the JIT does."""
+    R, nxt = m.R, pc + 1
+
+    def tail_call() -> int:
+        if m.tail_calls >= MAX_TAIL_CALLS:
+            return nxt
+        m.pc = pc
+        entry = lookup(m, R[1], R[2], R[3], R[4], R[5]) & M64
+        if not entry:
+            R[0] = 0
+            return nxt
+        target = func_target(m, entry)
+        m.enter_tail_call()
+        return target
+    return tail_call
 
 
 def _lddw(m: "Machine", insn: Insn, pc: int) -> Op:
@@ -215,7 +250,7 @@ def _lddw(m: "Machine", insn: Insn, pc: int) -> Op:
     if src == Pseudo.IMM64:
         value: int | None = insn.imm64
     elif src == Pseudo.FUNC:
-        value = FUNC_TAG | (pc + 1 + insn.imm)
+        value = func_address(pc + 1 + insn.imm)
     elif src == Pseudo.MAP_IDX:
         value = pick(b.map_handles)
     elif src == Pseudo.MAP_IDX_VALUE:

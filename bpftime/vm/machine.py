@@ -19,6 +19,7 @@ from bpftime.vm.memory import Memory
 Helper = Callable[["Machine", int, int, int, int, int], int]
 
 DEFAULT_LIMIT = 10_000_000  # instructions per run, so that a looping program stops
+MAX_TAIL_CALLS = 33  # per invocation: the kernel's MAX_TAIL_CALL_CNT
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,16 @@ class Machine:
         self.bindings = bindings or Bindings()
         self.limit = limit
         self.R: list[int] = [0] * (FP + 1)
-        self.mem = Memory()
+        # a program tail-called from a subprogram has frames of its own on top
+        self.mem = Memory(MAX_CALL_FRAMES * (1 + MAX_TAIL_CALLS))
         for r in self.bindings.regions:
             self.mem.add_fixed(r.address, r.size, r.writable, r.name)
         self.frames: list[tuple[int, int, int, int, int, int]] = []
         self.base_depth = 0
         self.pc = 0  # the call instruction being executed (for helpers' faults)
         self.executed = 0
+        self.tail_calls = 0  # in this invocation (a bpf_loop callback counts its own)
+        self.program_depths = [0]  # frames below each program of the tail-call chain
         self.ops: list[Callable[[], int]] = compile_program(self)
 
     # --- running -----------------------------------------------------------------
@@ -84,6 +88,8 @@ class Machine:
         self.frames.clear()
         self.base_depth = 0
         self.executed = 0
+        self.tail_calls = 0
+        self.program_depths[:] = [0]
         return self._loop(entry)
 
     def _loop(self, pc: int) -> int:
@@ -104,8 +110,9 @@ class Machine:
 
     # --- frames ------------------------------------------------------------------
     def push_frame(self, return_pc: int, pc: int) -> None:
-        """Enter a callee: save r6-r9 and r10, give it a fresh stack frame."""
-        if len(self.frames) + 1 >= MAX_CALL_FRAMES:
+        """Enter a callee: save r6-r9 and r10, give it a fresh stack frame. A
+        program has at most MAX_CALL_FRAMES of its own."""
+        if len(self.frames) - self.program_depths[-1] + 1 >= MAX_CALL_FRAMES:
             raise RuntimeFault(pc, f"call depth exceeds {MAX_CALL_FRAMES} frames")
         R = self.R
         self.frames.append((return_pc, R[6], R[7], R[8], R[9], R[FP]))
@@ -119,23 +126,36 @@ class Machine:
         R = self.R
         return_pc, R[6], R[7], R[8], R[9], R[FP] = self.frames.pop()
         self.mem.pop_frame()
+        if len(self.frames) < self.program_depths[-1]:  # back in the program tail-calling
+            self.program_depths.pop()
         return return_pc
+
+    def enter_tail_call(self) -> None:
+        """The current function's frame now belongs to a tail-called program."""
+        self.tail_calls += 1
+        if len(self.frames) > self.program_depths[-1]:
+            self.program_depths.append(len(self.frames))
 
     def call_function(self, target: int, r1: int = 0, r2: int = 0, r3: int = 0,
                       r4: int = 0, r5: int = 0) -> int:
         """Run the subprogram at slot `target` to its `exit` (for helpers with
-        callbacks such as bpf_loop); the caller's registers are kept."""
+        callbacks such as bpf_loop); the caller's registers are kept. Tail calls
+        in it are counted on their own, as the JIT counts them in a callback."""
         R = self.R
         saved = R[:]
-        caller_pc, depth = self.pc, self.base_depth
+        caller_pc, depth, tail_calls = self.pc, self.base_depth, self.tail_calls
+        programs = len(self.program_depths)
         self.push_frame(-1, caller_pc)
         R[1:6] = [r1, r2, r3, r4, r5]
         self.base_depth = len(self.frames)
+        self.tail_calls = 0
         try:
             return self._loop(target)
         finally:
             self.frames.pop()
             self.mem.pop_frame()
             self.base_depth = depth
+            self.tail_calls = tail_calls
+            del self.program_depths[programs:]
             self.pc = caller_pc
             R[:] = saved

@@ -168,3 +168,16 @@ class Memory:
             return self.stack_view[off:off + n]
         view, off = self._find(addr, n, write, pc)
         return view[off:off + n]
+
+    def string_length(self, addr: int, pc: int) -> int:
+        """The length of the NUL-terminated string at `addr`, which must end (NUL
+        included) in memory the program may read (for helpers' string arguments)."""
+        if self.stack_lo <= addr < self.stack_top:
+            view, off = self.stack_view, addr - self.stack_base
+        else:
+            view, off = self._find(addr, 1, False, pc)
+        n = bytes(view[off:]).find(0)
+        if n < 0:
+            raise RuntimeFault(pc, f"the string at {addr:#x} has no NUL before the end of "
+                                   "its memory")
+        return n

@@ -3,14 +3,16 @@
 The interpreter hands them real addresses, so before each call every memory
 argument is checked against the program's regions using the helper's prototype
 (`bpftime.helper_protos`): a bad pointer stops the program with a RuntimeFault
-naming the instruction instead of crashing the process inside C. Memory a helper
-returns (a map value, a ringbuf record) becomes accessible; a submitted or
-discarded ringbuf record stops being accessible.
+naming the instruction instead of crashing the process inside C (a string argument
+must end in such memory). Memory a helper returns (a map value, a ringbuf record)
+becomes accessible; a submitted or discarded ringbuf record stops being accessible.
+bpf_tail_call's lookup is the runtime's helper too; the jump is the interpreter's.
 """
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bpftime.errors import RuntimeFault
@@ -33,11 +35,18 @@ class MapInfo:
     value_size: int
 
 
-def _memory_arg(m: Machine, address: int, size: int, write: bool, what: str) -> None:
+@contextmanager
+def _argument(m: Machine, what: str) -> Iterator[None]:
+    """A fault checking an argument names the argument."""
     try:
-        m.mem.check(address, size, write, m.pc)
+        yield
     except RuntimeFault as err:
         raise RuntimeFault(m.pc, f"{what}: {err.reason}") from None
+
+
+def _memory_arg(m: Machine, address: int, size: int, write: bool, what: str) -> None:
+    with _argument(m, what):
+        m.mem.check(address, size, write, m.pc)
 
 
 def _check_args(m: Machine, proto: HelperProto, args: tuple[int, ...],
@@ -59,6 +68,9 @@ def _check_args(m: Machine, proto: HelperProto, args: tuple[int, ...],
             size = args[i + 1] if i + 1 < len(args) else 0
             if size and not (kind == Arg.MEM_OR_NULL and value == 0):
                 _memory_arg(m, value, size, kind == Arg.UNINIT_MEM, what)
+        elif kind == Arg.CONST_STR:
+            with _argument(m, what):
+                m.mem.string_length(value, m.pc)
         elif kind == Arg.RINGBUF_RECORD:
             if m.mem.region_at(value, RINGBUF_RECORD) is None:
                 raise RuntimeFault(m.pc, f"{what} is not a reserved ringbuf record")
@@ -88,22 +100,14 @@ def native_helper(address: int, proto: HelperProto, maps: Mapping[int, MapInfo])
     return call
 
 
-def _unchecked(helper_id: int) -> Helper:
-    def refuse(m: Machine, *args: int) -> int:
-        raise RuntimeFault(m.pc, f"helper {helper_name(helper_id)} has no prototype, so the "
-                                 "interpreter cannot check its arguments")
-    return refuse
-
-
 def native_helpers(ids: Iterable[int], address_of: Callable[[int], int],
                    maps: Mapping[int, MapInfo]) -> dict[int, Helper]:
     """Interpreter helpers for the helper `ids` the native runtime implements
-    (`address_of(id)` is 0 for the others, which stay unbound)."""
+    (`address_of(id)` is 0 for the others) and that have a prototype to check their
+    arguments by; the others stay unbound."""
     out: dict[int, Helper] = {}
     for hid in set(ids):
-        address = address_of(hid)
-        if not address:
-            continue
-        proto = PROTOS.get(hid)
-        out[hid] = native_helper(address, proto, maps) if proto is not None else _unchecked(hid)
+        address, proto = address_of(hid), PROTOS.get(hid)
+        if address and proto is not None:
+            out[hid] = native_helper(address, proto, maps)
     return out
