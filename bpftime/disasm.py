@@ -52,7 +52,7 @@ def format_insn(insn: Insn, pc: int = 0, labels: Labels | None = None) -> str:
     reason = check_insn(insn)
     if reason:
         return f".invalid {insn.encode()[:8].hex()}  # {reason}"
-    cls, op = insn.cls, insn.op
+    cls = insn.cls
     if cls in (Cls.ALU, Cls.ALU64):
         return _format_alu(insn, "32" if cls == Cls.ALU else "")
     if cls in (Cls.JMP, Cls.JMP32):

@@ -18,6 +18,7 @@ MAX_REG = 10
 FP = 10  # r10, the read-only frame pointer
 STACK_SIZE = 512
 MAX_CALL_FRAMES = 8
+MAX_TAIL_CALLS = 33  # per invocation: the kernel's MAX_TAIL_CALL_CNT
 
 
 class Cls(IntEnum):
@@ -321,7 +322,7 @@ def check_insn(insn: Insn) -> str | None:
         return f"invalid destination register r{insn.dst}"
     if insn.src > MAX_REG and not (insn.cls == Cls.LD and insn.is_lddw):
         return f"invalid source register r{insn.src}"
-    cls, op = insn.cls, insn.op
+    cls = insn.cls
     if cls in (Cls.ALU, Cls.ALU64):
         return _check_alu(insn)
     if cls in (Cls.JMP, Cls.JMP32):

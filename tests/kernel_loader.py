@@ -9,7 +9,7 @@ import struct
 from dataclasses import replace
 
 from bpftime.isa import Insn, Pseudo, encode
-from bpftime.verifier.policy import ContextKind
+from bpftime.policy import ContextKind
 
 SYS_BPF = 321                      # x86-64
 BPF_MAP_CREATE, BPF_PROG_LOAD = 0, 5

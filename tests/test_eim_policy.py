@@ -8,7 +8,7 @@ import pytest
 from bpftime.eim import load_deployment
 from bpftime.errors import LoadError
 from bpftime.kernel_abi import helper_id
-from bpftime.verifier.policy import Constraint, ContextKind, ValueKind
+from bpftime.policy import Constraint, ContextKind, ValueKind
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from bpftime.eim.constraints import ConstraintError, parse_constraint
 from bpftime.eim.prototype import (INT_TYPES, PrototypeError, format_prototype, parse_prototype)
-from bpftime.verifier.policy import Constraint, ValueKind, ValueType
+from bpftime.policy import Constraint, ValueKind, ValueType
 
 COPY = parse_prototype("(ptr dst, ptr src, u64 n) -> ptr")
 

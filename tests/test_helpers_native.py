@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from bpftime.kernel_abi import HELPER_NAMES, MapType, helper_id
+from bpftime.kernel_abi import HELPER_NAMES, helper_id
 from bpftime.runtime import Session, helper_address, invoke, library_path
 
 U64 = ctypes.c_uint64

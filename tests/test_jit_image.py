@@ -10,7 +10,8 @@ from bpftime.asm import assemble
 from bpftime.errors import BpftimeError, LoadError
 from bpftime.jit.codegen import compile_program
 from bpftime.jit.errors import CompileError, LinkError
-from bpftime.jit.image import MAX_TAIL_CALLS, ProgramImage, Slot, SlotKind
+from bpftime.isa import MAX_TAIL_CALLS
+from bpftime.jit.image import ProgramImage, Slot, SlotKind
 from bpftime.jit.loader import LoadedImage, Resolver, slot_values
 from bpftime.jit.xdp import XdpContext, rewrite_xdp_context
 from bpftime.kernel_abi import MapType, helper_id

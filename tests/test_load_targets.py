@@ -8,7 +8,7 @@ from test_load_support import example_object
 from bpftime.elf.loader import load_object
 from bpftime.errors import LoadError
 from bpftime.inject.targets import entry_spec, from_object, is_object, parse_attach_option
-from bpftime.verifier.policy import ContextKind, Policy
+from bpftime.policy import ContextKind, Policy
 
 POLICY = Policy("test", ContextKind.PT_REGS, frozenset())
 

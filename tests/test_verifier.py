@@ -13,7 +13,7 @@ from bpftime.errors import VerifyError
 from bpftime.kernel_abi import MapType
 from bpftime.verifier import (ContextKind, context_for, default_tracing_policy, memory_policy, verify,
                               verify_program)
-from bpftime.verifier.policy import EntryArg, HostVariable, ValueKind, ValueType
+from bpftime.policy import EntryArg, HostVariable, ValueKind, ValueType
 from conftest import CONFORMANCE, PROGRAMS
 from verifier_catalogue import eim_policy
 

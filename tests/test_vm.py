@@ -12,7 +12,7 @@ from bpftime.errors import RuntimeFault
 from bpftime.isa import STACK_SIZE, validate_program
 from bpftime.vm import Bindings, FixedRegion, Machine
 from bpftime.vm.compile import func_address
-from bpftime.vm.machine import MAX_TAIL_CALLS
+from bpftime.isa import MAX_TAIL_CALLS
 from bpftime.vm.helpers import CONFORMANCE_HELPERS, with_bpf_loop
 from jit_support import require_native_images
 from test_disasm import programs

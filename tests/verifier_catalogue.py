@@ -16,7 +16,7 @@ from bpftime.helper_protos import TRACING_HELPERS
 from bpftime.isa import Insn
 from bpftime.kernel_abi import HELPER_IDS, MapType
 from bpftime.verifier import BUDGET, default_tracing_policy
-from bpftime.verifier.policy import (Constraint, ContextKind, EntryArg, FieldGrant, HostFunction,
+from bpftime.policy import (Constraint, ContextKind, EntryArg, FieldGrant, HostFunction,
                                      HostVariable, Policy, ValueKind, ValueType)
 
 UNSAFE = Path(__file__).resolve().parent / "programs" / "unsafe"

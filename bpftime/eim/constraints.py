@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bpftime.verifier.policy import Constraint, ValueKind
+from bpftime.policy import Constraint, ValueKind
 from bpftime.eim.prototype import Prototype
 
 _IDENT = r"[A-Za-z_]\w*"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from bpftime.eim.prototype import format_prototype, format_type
 from bpftime.errors import LoadError
-from bpftime.verifier.policy import HostFunction, Policy, ValueKind, ValueType
+from bpftime.policy import HostFunction, Policy, ValueKind, ValueType
 
 if TYPE_CHECKING:
     from bpftime.btf import Btf

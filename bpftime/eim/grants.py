@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bpftime.eim.model import ClassSpec, Development, EntryPoint, Grant, Limits, TypeLayout
 from bpftime.eim.yamlnodes import Where
-from bpftime.verifier.policy import (ContextKind, EntryArg, FieldGrant, HostFunction,
+from bpftime.policy import (ContextKind, EntryArg, FieldGrant, HostFunction,
                                      HostVariable, Policy, ValueKind)
 
 

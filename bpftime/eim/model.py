@@ -4,7 +4,7 @@ Development-time (`DevelopmentSpec`): state and function capabilities and extens
 entries of one host. Deployment-time (`DeploymentSpec`): classes bound to an entry with
 their grants and limits, and the extensions that run in them. Resolution against the
 host binary gives a `Development` and a `Deployment`, whose classes carry the verifier's
-`bpftime.verifier.policy.Policy`.
+`bpftime.policy.Policy`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bpftime.eim.prototype import Prototype
 from bpftime.eim.yamlnodes import Where
-from bpftime.verifier.policy import Constraint, HostFunction, HostVariable, Policy
+from bpftime.policy import Constraint, HostFunction, HostVariable, Policy
 
 EIM_VERSION = 1
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bpftime.verifier.policy import ValueKind, ValueType
+from bpftime.policy import ValueKind, ValueType
 
 INT_TYPES: dict[str, ValueType] = {
     f"{sign}{bits}": ValueType(ValueKind.INT, bits // 8, sign == "i")

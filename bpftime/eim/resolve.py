@@ -15,7 +15,7 @@ from bpftime.eim.prototype import Prototype, format_type
 from bpftime.eim.symbols import HostSymbols, Symbol, read_symbols
 from bpftime.eim.yamlnodes import Where
 from bpftime.errors import LoadError
-from bpftime.verifier.policy import HostFunction, HostVariable, ValueKind, ValueType
+from bpftime.policy import HostFunction, HostVariable, ValueKind, ValueType
 
 
 def format_cfunction(fn: CFunction) -> str:

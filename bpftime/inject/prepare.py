@@ -68,7 +68,7 @@ class LoadRequest:
 def attachments(req: LoadRequest) -> list[Attachment]:
     """The (extension, entry) pairs TARGET asks for."""
     if is_object(req.target):
-        from bpftime.verifier.policy import default_tracing_policy
+        from bpftime.policy import default_tracing_policy
 
         return from_object(load_object(req.target), default_tracing_policy(), req.progs, req.attach)
     if req.attach:

@@ -8,7 +8,7 @@ from pathlib import Path
 from bpftime.elf.attach import AttachPoint, parse_attach
 from bpftime.elf.model import BpfObject, Program
 from bpftime.errors import LoadError
-from bpftime.verifier.policy import Policy
+from bpftime.policy import Policy
 
 UPROBE_KINDS = ("uprobe", "uretprobe")
 ELF_MAGIC = b"\x7fELF"

@@ -30,12 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bpftime.isa import (
-    FP, OPCODE_CALLX, STACK_SIZE, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo, Src,
-    validate_program,
+    FP, MAX_TAIL_CALLS, OPCODE_CALLX, STACK_SIZE, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode,
+    Pseudo, Src, validate_program,
 )
 from bpftime.jit import x86
 from bpftime.jit.errors import CompileError
-from bpftime.jit.image import MAX_TAIL_CALLS, SLOT_SIZE, TAIL_CALL_ENTRY_SKIP, ProgramImage, Slot, SlotKind
+from bpftime.jit.image import SLOT_SIZE, TAIL_CALL_ENTRY_SKIP, ProgramImage, Slot, SlotKind
 from bpftime.jit.x86 import Mem, RipLabel
 from bpftime.kernel_abi import helper_name
 
@@ -635,7 +635,6 @@ class _Codegen:
             return
         target = insn.jump_target(pc)
         assert target is not None
-        w = insn.cls == Cls.JMP
         if op == Jmp.JA:
             if target != pc + 1:
                 self.branch(pc, target, None)

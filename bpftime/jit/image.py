@@ -27,7 +27,6 @@ from bpftime.kernel_abi import helper_name
 MAGIC = b"BPFTIMG1"
 SLOT_SIZE = 8
 TAIL_CALL_ENTRY_SKIP = 2  # size of `xor eax, eax` at the external entry
-MAX_TAIL_CALLS = 33       # the kernel's MAX_TAIL_CALL_CNT
 _HEADER = struct.Struct("<8sIIII")
 _SLOT = struct.Struct("<IIQ")
 

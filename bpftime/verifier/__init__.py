@@ -22,7 +22,7 @@ Helper prototypes are in `bpftime.helper_protos` (argument and return kinds by i
 
 A rejection raises `Rejected` (a `bpftime.errors.VerifyError`) whose one-line message
 names the program, the instruction, its source line, the rule broken and the register
-state there. The policy input is `bpftime.verifier.policy.Policy`; see
+state there. The policy input is `bpftime.policy.Policy`; see
 `default_tracing_policy`, `memory_policy` and `context_for` (attach kind -> context
 layout) there.
 """
@@ -35,7 +35,7 @@ from bpftime.errors import DecodeError
 from bpftime.isa import Insn, validate_program
 from bpftime.kernel_abi import MapType
 from bpftime.verifier.diag import Refusal, Rejected
-from bpftime.verifier.policy import (ContextKind, Policy, context_for, default_tracing_policy,
+from bpftime.policy import (ContextKind, Policy, context_for, default_tracing_policy,
                                      memory_policy)
 
 __all__ = ["verify", "verify_program", "VerifyResult", "Rejected", "Policy", "ContextKind",

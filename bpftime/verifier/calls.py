@@ -9,7 +9,7 @@ from bpftime.helper_protos import PROTOS, Arg, Ret
 from bpftime.isa import CallKind, FP, Insn, MAX_CALL_FRAMES, STACK_SIZE
 from bpftime.kernel_abi import MapType, helper_id, helper_name
 from bpftime.verifier.diag import Refusal
-from bpftime.verifier.policy import HostFunction, ValueKind
+from bpftime.policy import HostFunction, ValueKind
 from bpftime.verifier.scalar import Scalar, U64
 from bpftime.verifier.state import (EMPTY_SLOT, NOT_INIT, NULLABLE, Frame, Kind, Mem, Reg, Slot,
                                     State, ZERO, fmt_reg, scalar)

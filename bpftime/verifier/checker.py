@@ -16,7 +16,7 @@ from bpftime.verifier import calls
 from bpftime.verifier.context import Context
 from bpftime.verifier.diag import Refusal, Rejected, insn_text
 from bpftime.verifier.liveness import live_registers, relevant_registers
-from bpftime.verifier.policy import ContextKind, Policy
+from bpftime.policy import ContextKind, Policy
 from bpftime.verifier.scalar import (EQ, NE, SLE, SLT, ULE, ULT, EmptyScalar, Scalar, U32,
                                      UNKNOWN_SCALAR, alu, refine, relation, signed)
 from bpftime.verifier.state import (EMPTY_SLOT, NOT_INIT, NULLABLE, Frame, Kind, Mem, Reg,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bpftime.verifier.policy import ContextKind, Policy
+from bpftime.policy import ContextKind, Policy
 from bpftime.verifier.scalar import Scalar
 from bpftime.verifier.state import Kind, Mem, Reg, scalar
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bpftime.errors import RuntimeFault
-from bpftime.isa import FP, MAX_CALL_FRAMES, STACK_SIZE, Insn
+from bpftime.isa import FP, MAX_CALL_FRAMES, MAX_TAIL_CALLS, STACK_SIZE, Insn
 from bpftime.vm.memory import Memory
 
 # A helper (or extern function) as the interpreter calls it: (machine, r1..r5) -> r0.
@@ -19,7 +19,6 @@ from bpftime.vm.memory import Memory
 Helper = Callable[["Machine", int, int, int, int, int], int]
 
 DEFAULT_LIMIT = 10_000_000  # instructions per run, so that a looping program stops
-MAX_TAIL_CALLS = 33  # per invocation: the kernel's MAX_TAIL_CALL_CNT
 
 
 @dataclass(frozen=True)
