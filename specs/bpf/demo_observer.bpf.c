@@ -25,14 +25,16 @@ SEC("uprobe")
 int BPF_KPROBE(count_requests, struct request *r)
 {
 	u32 status = r->status;	/* a direct load from host memory (read(r)) */
-	u64 one = 1, *n = bpf_map_lookup_elem(&per_status, &status);
+	u64 none = 0, *n = bpf_map_lookup_elem(&per_status, &status);
 	u32 zero = 0;
 	u64 counter = demo_counter;
 
+	if (!n) {	/* first of this status: threads racing here all create 0, then add */
+		bpf_map_update_elem(&per_status, &status, &none, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&per_status, &status);
+	}
 	if (n)
 		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&per_status, &status, &one, BPF_ANY);
 	bpf_map_update_elem(&last_counter, &zero, &counter, BPF_ANY);
 	return 0;
 }
