@@ -55,6 +55,12 @@ def disasm(program: Path, prog: str | None, no_source: bool) -> int:
     """Disassemble PROGRAM: an ELF object, a .asm/.s file or a conformance .data file.
     The output assembles back to the same instructions (`bpftime run` accepts it again
     where the program uses no maps: map references print as map_idx(N) notes)."""
+    click.echo(disassembly(program, prog, not no_source), nl=False)
+    return 0
+
+
+def disassembly(program: Path, prog: str | None = None, show_source: bool = True) -> str:
+    """What `bpftime disasm` prints (shared with `bpftime.api.disassemble`)."""
     from bpftime.runner import ELF_MAGIC, load_runnable
 
     try:
@@ -66,11 +72,9 @@ def disasm(program: Path, prog: str | None, no_source: bool) -> int:
 
         obj = load_object(program)
         progs = [obj.program(prog)] if prog else obj.programs
-        click.echo("\n".join(annotate_program(obj, p, not no_source) for p in progs), nl=False)
-        return 0
+        return "\n".join(annotate_program(obj, p, show_source) for p in progs)
     from bpftime.disasm import disassemble, helper_notes
 
     runnable = load_runnable(program, prog)
     notes = helper_notes(runnable.insns) if runnable.kind == "asm" else None
-    click.echo(disassemble(runnable.insns, notes=notes), nl=False)
-    return 0
+    return disassemble(runnable.insns, notes=notes)

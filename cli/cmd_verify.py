@@ -144,6 +144,22 @@ def _input_kind(path: Path) -> str:
     raise LoadError(f"{path}: {NOT_AN_INPUT}")
 
 
+def check(path: Path, class_name: str = "default", log=None) -> tuple[str, list[Verdict]]:
+    """The input's kind and the verdicts of a deployment, object or program file (a
+    rejection is a verdict; malformed input raises LoadError); a development-time file
+    has none (the command lists what it offers). Shared with `bpftime.api.verify`."""
+    if not path.is_file():
+        raise LoadError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
+    if class_name != "default":
+        raise LoadError(f"{path}: unknown class {class_name!r}: --class picks a bare object's "
+                        "class, and without a spec only 'default' exists")
+    kind = _input_kind(path)
+    if kind == "development":
+        return kind, []
+    readers = {"deployment": _deployment, "object": _bare_object, "program": _program}
+    return kind, readers[kind](path, log)
+
+
 EPILOG = """\b
 Inputs:
   deployment .yaml   each extension under its class
@@ -170,17 +186,10 @@ Exit codes:
 def verify(path: Path, class_name: str, as_json: bool, verbose: bool) -> int:
     """Verify every extension of a deployment SPEC.yaml, check a development-time
     .yaml against its host, or verify every program of an OBJ, .asm or .data file."""
-    if not path.is_file():
-        raise LoadError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
-    if class_name != "default":
-        raise LoadError(f"{path}: unknown class {class_name!r}: --class picks a bare object's "
-                        "class, and without a spec only 'default' exists")
     log = (lambda line: click.echo(line, err=as_json)) if verbose else None
-    kind = _input_kind(path)
+    kind, verdicts = check(path, class_name, log)
     if kind == "development":
         return _development(path, as_json)
-    readers = {"deployment": _deployment, "object": _bare_object, "program": _program}
-    verdicts = readers[kind](path, log)
     if as_json:
         click.echo(json.dumps({"source": str(path), "extensions": [v.to_json() for v in verdicts]},
                               indent=2))

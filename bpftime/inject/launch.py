@@ -13,7 +13,7 @@ from typing import TextIO
 from bpftime.inject.events import EventType, format_record
 from bpftime.inject.host import Host, preload_env
 from bpftime.inject.mapview import MapView, read_only, to_json, to_text
-from bpftime.inject.prepare import LoadRequest, prepare
+from bpftime.inject.prepare import LoadRequest, Prepared, prepare
 from bpftime.inject.records import State
 from bpftime.inject.session_build import LoadSession, build_session
 from bpftime.kernel_abi import MapType
@@ -95,13 +95,10 @@ def launch(req: LoadRequest, args: list[str], opts: LaunchOptions) -> int:
     host starts raise (and nothing is left behind); the host never starts with a
     session that is not complete."""
     prepared = prepare(req)
-    clean_stale()  # sessions of a `bpftime load` that was killed
-    live = build_session(prepared)
+    live, host = start(prepared, args)
     try:
-        pump = EventPump(live, prepared.event_type, opts)
-        env = preload_env(Path(library_path()), live.session.name)
-        host = Host.start(prepared.host, args, env)
         try:
+            pump = EventPump(live, prepared.event_type, opts)
             status = None
             while status is None:
                 status = host.wait(POLL_SECONDS)
@@ -114,6 +111,20 @@ def launch(req: LoadRequest, args: list[str], opts: LaunchOptions) -> int:
         return host.status if host.status is not None else 1
     finally:
         live.destroy()
+
+
+def start(prepared: Prepared, args: list[str]) -> tuple[LoadSession, Host]:
+    """The session of `prepared` and its host started on it (see Host.start for the
+    signal mask); the caller finishes the host, then destroys the session. Nothing is
+    left behind when it raises. Shared by launch and `bpftime.api.load`."""
+    clean_stale()  # sessions of a `bpftime load` that was killed
+    live = build_session(prepared)
+    try:
+        env = preload_env(Path(library_path()), live.session.name)
+        return live, Host.start(prepared.host, args, env)
+    except BaseException:
+        live.destroy()
+        raise
 
 
 def report_maps(live: LoadSession, opts: LaunchOptions) -> None:
