@@ -10,7 +10,8 @@
     open_session(name_or_pid=None) -> LiveSession                     bpftime maps
 
 A thin facade: every function calls the modules the commands use (bpftime.runner,
-bpftime.inject, cli.cmd_verify/inspect/disasm), so the API and the commands cannot
+bpftime.inject, bpftime.verification, bpftime.listing, bpftime.elf.describe), so the
+API and the commands cannot
 disagree. Errors are `bpftime.errors.BpftimeError` subclasses, as on the command line
 (`exit_code` 2 for malformed input or something that does not exist, 1 for a refusal).
 Everything heavy is imported on first use: importing this module costs nothing more
@@ -95,7 +96,7 @@ def verify(target: str | Path, cls: str = "default") -> list[Verdict]:
     `.data` file in `bpftime run`'s context. A rejection is a verdict, never an
     exception; malformed input raises LoadError. A development-time spec is resolved
     against its host (raising if it does not match) and has no verdicts."""
-    from cli.cmd_verify import check
+    from bpftime.verification import check
 
     path = Path(target)
     kind, verdicts = check(path, cls)
@@ -112,14 +113,14 @@ def verify(target: str | Path, cls: str = "default") -> list[Verdict]:
 def inspect(obj: str | Path) -> dict[str, Any]:
     """What `bpftime inspect OBJ --json` prints: programs, maps, globals, externs, BTF."""
     from bpftime.elf import load_object
-    from cli.cmd_inspect import describe
+    from bpftime.elf.describe import describe
 
     return describe(load_object(Path(obj)))
 
 
 def disassemble(path: str | Path, prog: str | None = None, source: bool = True) -> str:
     """What `bpftime disasm PATH [--prog NAME]` prints (`source=False`: --no-source)."""
-    from cli.cmd_disasm import disassembly
+    from bpftime.listing import disassembly
 
     return disassembly(Path(path), prog, source)
 

@@ -16,7 +16,7 @@ from elftools.elf.elffile import ELFFile
 from bpftime.btf import decode_value
 from bpftime.elf import load_object
 from bpftime.errors import BpftimeError
-from cli.cmd_inspect import describe
+from bpftime.elf.describe import describe
 
 OBJECTS = ["counter", "ringbuf", "globals", "legacy", "syscall", "xdp", "loop", "mapinmap", "externs", "multi",
            "kinds"]

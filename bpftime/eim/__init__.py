@@ -18,9 +18,11 @@ from bpftime.eim.model import Deployment, Development, EntryPoint, Extension, Ex
 from bpftime.eim.objects import load_extension
 
 __all__ = ["load_development", "load_deployment", "check_externs", "load_extension", "spec_kind",
+           "SPEC_SUFFIXES",
            "Deployment", "Development", "EntryPoint", "Extension", "ExtensionClass"]
 
 DEPLOYMENT_KEYS = frozenset({"uses", "classes", "extensions"})
+SPEC_SUFFIXES = (".yaml", ".yml")  # what names a spec file rather than an object
 
 
 def spec_kind(path: str | Path) -> str:

@@ -31,13 +31,12 @@ class Attachment:
         return f"{self.name} ({self.kind} {self.entry})"
 
 
-SPEC_SUFFIXES = (".yaml", ".yml")
-
-
 def is_object(path: Path) -> bool:
     """Decided by content: True for an ELF file (a BPF object), False for a deployment
     spec (a .yaml or .yml file that is not ELF); LoadError for anything else (C source
     given by mistake, a directory, a missing file)."""
+    from bpftime.eim import SPEC_SUFFIXES
+
     try:
         with path.open("rb") as f:
             if f.read(4) == ELF_MAGIC:
