@@ -3,6 +3,7 @@ library, with C functions of tests/native_hooks/targets.c as the extensions."""
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import subprocess
 import time
@@ -186,6 +187,15 @@ def test_override_return_skips_the_body(t):
     assert t.var("bump_calls", ctypes.c_int).value == 0  # the body never ran
     assert t.var("hits").value == 2  # both programs, in order
     assert t.lib.call_binop_threads(t.addr("add_leaf"), 2, 10) == 0  # others unaffected
+
+
+def test_the_hosts_errno_survives_extensions(t):
+    """Helpers make system calls that set errno (a probe read of a bad address): the
+    host finds errno at an entry and after a return as it left it."""
+    t.hook("add_leaf", entry_progs=["errno_prog"], return_progs=["errno_prog"])
+    t.lib.errno_across.argtypes = [ctypes.c_void_p]
+    assert t.lib.errno_across(t.addr("add_leaf")) == errno.ENOTTY
+    assert t.var("hits").value == 2
 
 
 def test_uretprobe_sees_every_return_value_from_threads(t):

@@ -33,12 +33,22 @@ struct attachment {
 /* The sessions attached to this process, by name: process-wide because Frida hands
  * an entrypoint nothing but the name. Sessions never share an entry of it. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static struct attachment *registry;
+
+/* The child of a fork() made while another thread attached or detached inherits
+ * the lock taken by a thread it does not have: it gets a free one (the registry is
+ * only ever changed by single pointer stores). Not taken around the fork instead:
+ * patch.c takes the patch lock there, and an attach holds this lock while it waits
+ * for that one. */
+static void registry_fork_child(void) { (void)pthread_mutex_init(&registry_lock, NULL); }
+static void register_atfork(void) { (void)pthread_atfork(NULL, NULL, registry_fork_child); }
 
 static uint64_t now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0; /* only a duration that is reported comes out wrong */
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -145,10 +155,11 @@ static void attach_locked(const char *name)
     }
     if (rc == 1) {
         report(record, BPFTIME_ATTACH_FAILED, "the session has no load table");
+        (void)bpftime_session_close(session); /* nothing of it was installed */
     } else {
+        /* Hooks that were briefly in place may have run: the session stays mapped. */
         report(record, BPFTIME_ATTACH_FAILED, "%s", at->loader.load->status.message);
     }
-    /* Hooks that were briefly in place may have run: the session stays mapped. */
     free(at);
 }
 
@@ -189,8 +200,11 @@ static void run_locked(void (*fn)(const char *), const char *name)
         fprintf(stderr, "bpftime agent: %s is not a session name\n", name ? name : "(null)");
         return;
     }
-    if (pthread_mutex_lock(&registry_lock) != 0)
+    (void)pthread_once(&atfork_once, register_atfork); /* best effort */
+    if (pthread_mutex_lock(&registry_lock) != 0) {
+        fprintf(stderr, "bpftime agent: %s: cannot take the registry lock\n", name);
         return;
+    }
     fn(name);
     pthread_mutex_unlock(&registry_lock);
 }

@@ -164,7 +164,8 @@ static void unmap_images(struct bpftime_loader *l)
     while (l->n_mapped) {
         l->n_mapped--;
         const struct bpftime_load_image *img = bpftime_at(l->session, offsets[l->n_mapped]);
-        bpftime_image_unmap(l->images[l->n_mapped], img->code_len);
+        (void)bpftime_image_unmap(l->images[l->n_mapped], img->code_len); /* never ran:
+                                                                               at worst leaked */
     }
 }
 
@@ -233,14 +234,31 @@ static int apply_plan(struct bpftime_loader *l, uint32_t i)
     return 0;
 }
 
-/* Undoes a partial start-up: every patched byte restored, images unmapped. */
+/* Undoes a partial start-up: every patched byte restored, and the images unmapped
+ * unless a hook was ever in place. Once one was, a host thread may still be running
+ * an extension (or may be about to: a hook that could not be removed stays), so the
+ * images stay mapped for the life of the process, as after a detach. Hook ids are
+ * handed out from 0, so hook 0 exists whenever any does. */
 static void abandon(struct bpftime_loader *l)
 {
+    int hooked = l->hooks && bpftime_hook_get(l->hooks, 0) != NULL;
+    /* hook ids are below n_plans (one per plan); one that cannot be removed stays
+     * whole and working, and the status says so after the reason of the failure */
+    for (uint32_t id = 0; l->hooks && id < l->load->n_plans; id++) {
+        char err[200] = "";
+        if (bpftime_hook_get(l->hooks, (int)id) &&
+            bpftime_hook_remove(l->hooks, (int)id, err, sizeof err) != 0) {
+            size_t used = strnlen(l->load->status.message, sizeof l->load->status.message);
+            snprintf(l->load->status.message + used, sizeof l->load->status.message - used,
+                     "; hook %u stays in place: %s", id, err);
+        }
+    }
     if (l->hooks)
         bpftime_hooks_free(l->hooks);
     l->hooks = NULL;
     l->load->status.hooks = 0;
-    unmap_images(l);
+    if (!hooked)
+        unmap_images(l);
 }
 
 /* Fills the prog_array slots the "tails" object lists with the entries of mapped
@@ -328,7 +346,7 @@ int bpftime_load_install(struct bpftime_loader *l, void *session, uint64_t *hits
 
 void bpftime_agent_load(void *session)
 {
-    unsetenv(BPFTIME_SESSION_ENV);
+    (void)unsetenv(BPFTIME_SESSION_ENV); /* fails only for a malformed name */
     forget_preload();
     struct bpftime_loader l;
     /* A session without a load table is someone else's business; the hook table and

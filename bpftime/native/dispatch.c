@@ -10,6 +10,7 @@
 #include "hook.h"
 
 #include <cpuid.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -170,6 +171,24 @@ static inline __attribute__((always_inline)) int run_programs(struct bpftime_hoo
     return overridden;
 }
 
+/* The host's errno is part of its state at every entry and return (a function may
+ * be called with it set, a caller reads it after a failed return), but helpers make
+ * system calls that set it (a probe read of a bad address, the shadow stack's mmap):
+ * both dispatchers give it back as they found it. */
+static uint64_t dispatch_entry(struct bpftime_hook *hook, struct bpftime_pt_regs *regs,
+                               uint32_t n, uint32_t n_ret)
+{
+    fill_regs(regs, hook->address);
+    uint64_t value;
+    if (n && run_programs(hook, hook->entry_progs, hook->entry_hits, n, regs, &value)) {
+        regs->ax = value;
+        return 1;
+    }
+    if (n_ret && !hijack_return(hook, regs))
+        count_missed(hook);
+    return 0;
+}
+
 BPFTIME_API uint64_t bpftime_dispatch_entry(struct bpftime_hook *hook, struct bpftime_pt_regs *regs)
 {
     uint32_t n = __atomic_load_n(&hook->n_entry, __ATOMIC_ACQUIRE);
@@ -180,15 +199,10 @@ BPFTIME_API uint64_t bpftime_dispatch_entry(struct bpftime_hook *hook, struct bp
         count_missed(hook);
         return 0;
     }
-    fill_regs(regs, hook->address);
-    uint64_t value;
-    if (n && run_programs(hook, hook->entry_progs, hook->entry_hits, n, regs, &value)) {
-        regs->ax = value;
-        return 1;
-    }
-    if (n_ret && !hijack_return(hook, regs))
-        count_missed(hook);
-    return 0;
+    int saved_errno = errno;
+    uint64_t rc = dispatch_entry(hook, regs, n, n_ret);
+    errno = saved_errno;
+    return rc;
 }
 
 BPFTIME_API uint64_t bpftime_dispatch_return(struct bpftime_hook *hook, struct bpftime_pt_regs *regs)
@@ -213,9 +227,11 @@ BPFTIME_API uint64_t bpftime_dispatch_return(struct bpftime_hook *hook, struct b
         count_missed(hook);
     } else if (n) {
         uint64_t ignored; /* bpf_override_return means nothing at a return */
+        int saved_errno = errno;
         fill_regs(regs, ret);
         regs->flags = 0x202; /* not recorded at returns (trampoline.py) */
         run_programs(hook, hook->return_progs, hook->return_hits, n, regs, &ignored);
+        errno = saved_errno;
     }
     return ret;
 }

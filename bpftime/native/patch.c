@@ -67,6 +67,7 @@ struct redirect {
 };
 
 static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static struct region *retired;
 static struct redirect redirects[REDIRECTS];
 static struct sigaction previous_trap;
@@ -345,10 +346,14 @@ static int page_protection(uint64_t addr)
         return -1;
     char line[512];
     int prot = -1;
+    int line_start = 1; /* a line longer than the buffer comes in pieces: parse the first */
     while (prot < 0 && fgets(line, sizeof(line), f)) {
         unsigned long lo, hi;
         char perms[5];
-        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && lo <= addr && addr < hi)
+        int at_start = line_start;
+        line_start = strchr(line, '\n') != NULL;
+        if (at_start && sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && lo <= addr &&
+            addr < hi)
             prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
                    (perms[2] == 'x' ? PROT_EXEC : 0);
     }
@@ -401,6 +406,17 @@ static int write_text(uint8_t *at, const uint8_t *bytes, size_t n, int wait, cha
     }
     return rc;
 }
+
+/* ---- fork -------------------------------------------------------------------- */
+
+/* A fork() waits for a patch in progress (the lock is taken around it), so that the
+ * child gets the text, the redirect table and the retired list in a consistent state
+ * and the lock free, whatever other thread was patching. Registered with the first
+ * install; if registration fails (ENOMEM), a fork racing a patch leaves the child
+ * unable to patch again, but its text is consistent (int3 first). */
+static void fork_prepare(void) { (void)pthread_mutex_lock(&patch_lock); }
+static void fork_release(void) { (void)pthread_mutex_unlock(&patch_lock); }
+static void register_atfork(void) { (void)pthread_atfork(fork_prepare, fork_release, fork_release); }
 
 /* ---- the API ----------------------------------------------------------------- */
 
@@ -511,6 +527,7 @@ BPFTIME_API int bpftime_hook_install(struct bpftime_hooks *set, const void *plan
     }
     if (parse_plan(plan, plan_len, &p, err, err_len) != 0)
         return -1;
+    (void)pthread_once(&atfork_once, register_atfork); /* best effort, see above */
     if (pthread_mutex_lock(&patch_lock) != 0) {
         fail(err, err_len, "hook install: cannot take the patch lock");
         return -1;

@@ -96,10 +96,13 @@ static enum task_state task_state(int tid, uint64_t lo, uint64_t hi)
     return pc > lo && pc < hi ? TASK_INSIDE : TASK_OUTSIDE;
 }
 
+/* The monotonic clock, or 0 if it cannot be read (the caller then bounds its wait
+ * by counting rounds). */
 static uint64_t now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
@@ -148,6 +151,12 @@ static int look(uint64_t lo, uint64_t hi, int *failed_tid)
                 sent++;
                 *failed_tid = tid;
             } else {
+                /* ESRCH: the thread has exited. Otherwise (EAGAIN: the signal queue is
+                 * full, say) where it runs is unknown: look again. */
+                if (errno != ESRCH) {
+                    busy = 1;
+                    *failed_tid = tid;
+                }
                 __atomic_sub_fetch(&probe.pending, 1, __ATOMIC_ACQ_REL);
             }
         }
@@ -183,7 +192,9 @@ int bpftime_wait_outside(uint64_t lo, uint64_t hi, char *err, size_t err_len)
     probe.hi = hi;
     int rc = 1, tid = 0;
     uint64_t deadline = now_ns() + PATIENCE_NS;
-    while (rc > 0 && now_ns() < deadline) {
+    /* the round count bounds the wait too, should the clock be unreadable */
+    for (uint64_t rounds = 0; rc > 0 && now_ns() < deadline && rounds < PATIENCE_NS / ROUND_NS;
+         rounds++) {
         rc = look(lo, hi, &tid);
         if (rc < 0)
             break;

@@ -1,5 +1,6 @@
 /* Functions the hook tests patch, and C "extensions" that count what they see.
  * Built by tests/test_hook_native.py with gcc -O2 -fcf-protection (endbr64 entries). */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -286,3 +287,20 @@ double ns_per_call(binop fn, long n)
 /* A RIP-relative lea of hidden data right after endbr64. */
 __attribute__((visibility("hidden"))) int hidden_table[4] = {10, 20, 30, 40};
 __attribute__((noinline)) int *table_addr(void) { return hidden_table; }
+
+/* An extension that leaves errno changed, as a helper's failed system call does. */
+uint64_t errno_prog(void *ctx)
+{
+    (void)ctx;
+    __atomic_fetch_add(&hits, 1, __ATOMIC_RELAXED);
+    errno = EFAULT;
+    return 0;
+}
+
+/* errno after fn(1, 2) called with errno = ENOTTY (fn itself leaves errno alone). */
+int errno_across(binop fn)
+{
+    errno = ENOTTY;
+    (void)fn(1, 2);
+    return errno;
+}
