@@ -137,7 +137,8 @@ def build_stress(tmp_path: Path, name: str) -> Path:
         pytest.skip("gcc is not installed")
     exe = tmp_path / name
     lib = Path(library_path())
-    subprocess.run([gcc, "-O2", "-Wall", "-I", str(lib.parent / "native"), "-o", str(exe),
+    subprocess.run([gcc, "-O2", "-Wall", "-I", str(lib.parent / "native"), "-I", str(NATIVE_TESTS),
+                    "-o", str(exe),
                     str(NATIVE_TESTS / f"{name}.c"), str(lib), f"-Wl,-rpath,{lib.parent}", "-lpthread"],
                    check=True, capture_output=True)
     return exe

@@ -10,8 +10,7 @@
 #include <stdlib.h>
 
 #include "helpers.h"
-#include "runtime.h"
-#include "session.h"
+#include "session_map.h"
 
 #define THREADS 2
 
@@ -54,21 +53,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s SESSION MAP ITERATIONS COUNTERS TAG\n", argv[0]);
         return 2;
     }
-    int err = 0;
-    void *base = bpftime_session_open(argv[1], &err);
-    if (!base) {
-        fprintf(stderr, "cannot open session %s: %d\n", argv[1], err);
+    uint64_t map = session_map(argv[1], argv[2]);
+    if (!map)
         return 1;
-    }
-    int64_t off = bpftime_session_find_object(base, BPFTIME_OBJ_MAP, argv[2]);
-    if (off < 0) {
-        fprintf(stderr, "no map %s\n", argv[2]);
-        return 1;
-    }
     struct job jobs[THREADS];
     pthread_t threads[THREADS];
     for (int t = 0; t < THREADS; t++) {
-        jobs[t] = (struct job){(uintptr_t)base + (uint64_t)off, atol(argv[3]), (uint32_t)atol(argv[4]),
+        jobs[t] = (struct job){map, atol(argv[3]), (uint32_t)atol(argv[4]),
                                (uint32_t)(1000000 + 1000 * (atol(argv[5]) * THREADS + t)), 0};
         if (pthread_create(&threads[t], NULL, work, &jobs[t]) != 0) {
             perror("pthread_create");

@@ -10,8 +10,7 @@
 #include <stdlib.h>
 
 #include "helpers.h"
-#include "runtime.h"
-#include "session.h"
+#include "session_map.h"
 
 #define THREADS 2
 
@@ -65,21 +64,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s SESSION MAP COUNT TAG\n", argv[0]);
         return 2;
     }
-    int err = 0;
-    void *base = bpftime_session_open(argv[1], &err);
-    if (!base) {
-        fprintf(stderr, "cannot open session %s: %d\n", argv[1], err);
+    uint64_t map = session_map(argv[1], argv[2]);
+    if (!map)
         return 1;
-    }
-    int64_t off = bpftime_session_find_object(base, BPFTIME_OBJ_MAP, argv[2]);
-    if (off < 0) {
-        fprintf(stderr, "no map %s\n", argv[2]);
-        return 1;
-    }
     struct job jobs[THREADS];
     pthread_t threads[THREADS];
     for (int t = 0; t < THREADS; t++) {
-        jobs[t] = (struct job){(uintptr_t)base + (uint64_t)off, (uint32_t)(atoi(argv[4]) * THREADS + t),
+        jobs[t] = (struct job){map, (uint32_t)(atoi(argv[4]) * THREADS + t),
                                (uint32_t)atol(argv[3]), 0};
         if (pthread_create(&threads[t], NULL, work, &jobs[t]) != 0) {
             perror("pthread_create");
