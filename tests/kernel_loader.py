@@ -1,18 +1,21 @@
 """Loading a program into the kernel's verifier (bpf syscall through ctypes), for the
-differential test: maps are created as the kernel's own, map references rewritten
-to their fds, and the verdict and the kernel's log returned."""
+differential tests: maps are created as the kernel's own, map references rewritten
+to their fds, and the verdict and the kernel's log returned (`kernel_verdict`); or the
+loaded program kept open (`kernel_program`) to run it with BPF_PROG_TEST_RUN (`prog_test_run`)."""
 from __future__ import annotations
 
 import ctypes
 import os
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from bpftime.isa import Insn, Pseudo, encode
 from bpftime.policy import ContextKind
 
 SYS_BPF = 321                      # x86-64
-BPF_MAP_CREATE, BPF_PROG_LOAD = 0, 5
+BPF_MAP_CREATE, BPF_PROG_LOAD, BPF_PROG_TEST_RUN = 0, 5, 10
 PROG_TYPES = {ContextKind.PT_REGS: 2, ContextKind.SYSCALL_ENTER: 5,   # kprobe, tracepoint
               ContextKind.SYSCALL_EXIT: 5, ContextKind.XDP: 6}
 LOG_SIZE = 1 << 20
@@ -21,8 +24,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 
-def _bpf(cmd: int, attr: bytes) -> int:
-    buf = ctypes.create_string_buffer(attr, 256)
+def _bpf(cmd: int, attr: bytes | ctypes.Array) -> int:
+    buf = ctypes.create_string_buffer(attr, 256) if isinstance(attr, bytes) else attr
     fd = _libc.syscall(SYS_BPF, cmd, buf, 256)
     if fd < 0:
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
@@ -37,6 +40,15 @@ def create_map(m) -> int:
 def kernel_verdict(insns: list[Insn], maps: list, context: ContextKind) -> tuple[bool, str]:
     """(accepted, the last line of the kernel's verifier log) for `insns`, loaded as
     the program type closest to `context` (GPL, so that every helper is allowed)."""
+    with kernel_program(insns, maps, context) as (fd, message):
+        return fd is not None, message
+
+
+@contextmanager
+def kernel_program(insns: list[Insn], maps: list,
+                   context: ContextKind) -> Iterator[tuple[int | None, str]]:
+    """Load `insns` as in `kernel_verdict`; yields (the program's fd, "") while it is
+    loaded, or (None, the last line of the kernel's verifier log) if it was refused."""
     fds: list[int] = []
     try:
         fds = [create_map(m) for m in maps]
@@ -54,12 +66,26 @@ def kernel_verdict(insns: list[Insn], maps: list, context: ContextKind) -> tuple
                            ctypes.addressof(code), ctypes.addressof(license_), 1, LOG_SIZE,
                            ctypes.addressof(log), 0, 0, b"difftest")
         try:
-            fds.append(_bpf(BPF_PROG_LOAD, attr))
-            return True, ""
+            fd = _bpf(BPF_PROG_LOAD, attr)
         except OSError as err:
             lines = [line for line in log.value.decode(errors="replace").splitlines() if line.strip()]
             tail = [line for line in lines if not line.startswith(("processed ", "verification time"))]
-            return False, (tail[-1] if tail else err.strerror)
+            yield None, (tail[-1] if tail else err.strerror)
+            return
+        fds.append(fd)
+        yield fd, ""
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def prog_test_run(prog_fd: int, data: bytes) -> int:
+    """r0 of one BPF_PROG_TEST_RUN of the loaded program on the packet `data`, as the
+    kernel reports it: truncated to 32 bits (the attribute's retval is a u32)."""
+    data_in = ctypes.create_string_buffer(data, len(data))
+    data_out = ctypes.create_string_buffer(len(data) + 512)
+    attr = ctypes.create_string_buffer(
+        struct.pack("<IIIIQQII", prog_fd, 0, len(data), len(data_out), ctypes.addressof(data_in),
+                    ctypes.addressof(data_out), 1, 0), 256)
+    _bpf(BPF_PROG_TEST_RUN, attr)
+    return struct.unpack_from("<I", attr.raw, 4)[0]

@@ -139,7 +139,10 @@ def flat(insns: list[Insn]) -> list[Insn]:
 
 
 @st.composite
-def programs(draw) -> list[Insn]:
+def programs(draw, kernel: bool = False) -> list[Insn]:
+    """With `kernel`, programs the kernel's verifier can accept too: r1-r5 are set
+    again after each call (the kernel leaves them uninitialised) and the subprogram
+    is there only when called (the kernel refuses unreachable code)."""
     init = [lddw(r, draw(values)) for r in range(10)]
     init += [Insn(Cls.ST | Mode.MEM | Size.DW, FP, 0, -8 * k, draw(imms)) for k in range(1, SLOTS + 1)]
     segments = draw(st.lists(st.one_of(simple.map(lambda i: [i]), branch(), loop(), idiom(),
@@ -149,6 +152,8 @@ def programs(draw) -> list[Insn]:
     main: list[Insn | str] = flat(init)
     for seg in segments:
         main += seg
+        if kernel and seg == ["call"]:
+            main += flat([lddw(r, draw(values)) for r in range(1, 6)])
     fold = [Insn(Cls.ALU64 | Alu.XOR | Src.X, 0, r) for r in range(1, 10)]
     for k in range(1, SLOTS + 1):
         fold += [Insn(Cls.LDX | Mode.MEM | Size.DW, 1, FP, -8 * k),
@@ -157,6 +162,8 @@ def programs(draw) -> list[Insn]:
     start = len(main)
     out = [Insn(Cls.JMP | Jmp.CALL, 0, CallKind.LOCAL, 0, start - pc - 1) if i == "call" else i
            for pc, i in enumerate(main)]
+    if kernel and "call" not in main:
+        return out
     return out + [Insn(Cls.ALU64 | Alu.MOV | Src.X, 0, 1)] + sub + [Insn(Cls.JMP | Jmp.EXIT)]
 
 

@@ -537,9 +537,10 @@ class Walker:
             raise Refusal(f"R{insn.dst} atomic operation on {fmt_reg(ptr, self.maps)} prohibited")
         if insn.imm == AtomicOp.CMPXCHG:
             self._scalar_of(self.read(st, 0), 0, "compare-and-exchange")
-        self.access(st, ptr, insn.dst, insn.off, insn.size, False, None, pc)
+        old = self.access(st, ptr, insn.dst, insn.off, insn.size, False, None, pc)
         self.access(st, ptr, insn.dst, insn.off, insn.size, True, scalar(), pc)
-        result = scalar(loaded_scalar(insn.size, False))
+        # a fetch loads the old value, as a fill would (the kernel knows a spilled constant)
+        result = old if old.is_scalar else scalar(loaded_scalar(insn.size, False))
         if insn.imm == AtomicOp.CMPXCHG:
             self.write(st, 0, result)
         elif insn.imm & AtomicOp.FETCH:
