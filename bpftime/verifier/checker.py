@@ -20,17 +20,18 @@ from bpftime.policy import ContextKind, Policy
 from bpftime.verifier.scalar import (EQ, NE, SLE, SLT, ULE, ULT, EmptyScalar, Scalar, U32,
                                      UNKNOWN_SCALAR, alu, refine, relation, signed)
 from bpftime.verifier.state import (EMPTY_SLOT, NOT_INIT, NULLABLE, Frame, Kind, Mem, Reg,
-                                    Slot, State, ZERO, const, fmt_reg, fmt_state, scalar, subsumes)
+                                    Slot, State, ZERO, checked_registers, const, fmt_reg, fmt_state,
+                                    mismatch, register_differs, scalar, subsumes)
 
 BPF_F_RDONLY_PROG = 1 << 7
 MAX_VAR_OFF = 1 << 29
 MAX_STATES_PER_INSN = 16
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Checkpoint:
     pc: int
-    state: State
+    state: State | None        # None once evicted
     parent: "Checkpoint | None"
     depth: int                 # instructions executed before reaching it
     branches: int = 1          # paths through it still being explored
@@ -38,6 +39,12 @@ class Checkpoint:
     key: tuple = ()            # registers of the innermost frame, to rule out equality fast
     hits: int = 0
     misses: int = 0
+    differs: int = -1          # the register that ruled out the last comparison, if one did
+
+    def evict(self) -> None:
+        """No longer compared with: keep only the path bookkeeping (an unbounded loop
+        leaves a chain of a million checkpoints; their states would fill memory)."""
+        self.state, self.key = None, ()
 
 
 def loaded_scalar(size: int, sign: bool) -> Scalar:
@@ -160,7 +167,7 @@ class Walker:
                 seen = self.checkpoints.setdefault(pc, [])
                 seen.append(cp)
                 if len(seen) > MAX_STATES_PER_INSN:
-                    seen.pop(0)
+                    seen.pop(0).evict()
                 parent = cp
             self.processed += 1
             depth += 1
@@ -199,20 +206,27 @@ class Walker:
 
     def _lookup(self, pc: int, st: State) -> tuple[Checkpoint | None, tuple]:
         """A fully explored state at pc that subsumes st (or None), and st's key."""
-        # an outer frame resumes after its call: r0..r5 are written before any read
-        resume = [f.callsite + 1 for f in st.frames[1:]]
-        live = [self.live[r] & ~0x3F for r in resume] + [self.live[pc]]
-        precise = [self.precise[r] for r in resume] + [self.precise[pc]]
+        live, precise = [self.live[pc]], [self.precise[pc]]
+        if len(st.frames) > 1:
+            # an outer frame resumes after its call: r0..r5 are written before any read
+            resume = [f.callsite + 1 for f in st.frames[1:]]
+            live = [self.live[r] & ~0x3F for r in resume] + live
+            precise = [self.precise[r] for r in resume] + precise
         key = self._key(st, live[-1], precise[-1])
         seen = self.checkpoints.get(pc, ())
         for cp in list(seen):
             if cp.branches == 0:
-                if subsumes(cp.state, st, live, precise):
-                    cp.hits += 1
-                    return cp, key
+                # the register that differed last time usually still does: check it first
+                if cp.differs < 0 or not register_differs(cp.state, st, cp.differs, precise[-1]):
+                    reason = mismatch(cp.state, st, live, precise)
+                    if reason is None:
+                        cp.hits += 1
+                        return cp, key
+                    cp.differs = reason
                 cp.misses += 1
                 if cp.misses > 3 * cp.hits + 3:   # the kernel's heuristic: a state that
                     seen.remove(cp)               # keeps missing is not worth keeping
+                    cp.evict()
             elif cp.key == key and subsumes(cp.state, st, live, precise, exact=True):
                 raise Refusal(f"infinite loop detected: the state at instruction {pc} repeats "
                               f"with nothing changed (unbounded loop)")
@@ -220,9 +234,16 @@ class Walker:
 
     @staticmethod
     def _key(st: State, live: int, precise: int) -> tuple:
-        return tuple((r.kind, r.val.umin, r.val.umax, r.val.smin, r.val.smax)
-                     if precise >> i & 1 or not r.is_scalar else r.kind
-                     for i, r in enumerate(st.cur.regs) if live >> i & 1)
+        regs = st.cur.regs
+        key = []
+        for i, prec in checked_registers(live, precise):
+            r = regs[i]
+            if prec or r.kind is not Kind.SCALAR:
+                v = r.val
+                key.append((r.kind, v.umin, v.umax, v.smin, v.smax))
+            else:
+                key.append(r.kind)
+        return tuple(key)
 
     def _end(self, parent: Checkpoint | None, total: int, pc: int, st: State) -> None:
         limit = self.policy.max_instructions
@@ -499,7 +520,7 @@ class Walker:
                 slot = stack.get(kb, EMPTY_SLOT)
                 bit = b + 8 * (kb + 1)
                 keep = slot.spill is not None and not slot.off <= bit < slot.off + slot.size
-                stack[kb] = replace(slot, init=slot.init | 1 << bit) if keep \
+                stack[kb] = Slot(slot.init | 1 << bit, slot.spill, slot.off, slot.size) if keep \
                     else Slot(slot.init | 1 << bit)
             if value is not None and one_slot:   # a narrow spill keeps the scalar's value
                 narrow = alu(Alu.END, value.val, Scalar.const(8 * size), 64)

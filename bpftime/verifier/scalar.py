@@ -43,24 +43,40 @@ class Scalar:
         return Scalar(smin=lo, smax=hi).synced()
 
     def synced(self) -> "Scalar":
-        """Bounds and known bits made consistent; raises EmptyScalar if no value remains."""
-        umin, umax, smin, smax, tn = self.umin, self.umax, self.smin, self.smax, self.tn
+        """Bounds and known bits made consistent; raises EmptyScalar if no value remains.
+        (Tnum.range and Tnum.intersect are inlined: this runs for most ALU results.)"""
+        umin, umax, smin, smax = self.umin, self.umax, self.smin, self.smax
+        tv, tm = self.tn
         for _ in range(2):
-            before = (umin, umax, smin, smax, tn)
-            umin, umax = max(umin, tn.value), min(umax, tn.value | tn.mask)
+            before = umin, umax, smin, smax, tv, tm
+            if umin < tv:
+                umin = tv
+            if umax > tv | tm:
+                umax = tv | tm
             if smin >= 0 or smax < 0:  # one sign: signed bounds are unsigned bounds
-                lo, hi = smin & U64, smax & U64
-                umin, umax = max(umin, lo), min(umax, hi)
+                umin, umax = max(umin, smin & U64), min(umax, smax & U64)
             if umax <= S64_MAX or umin > S64_MAX:
-                smin, smax = max(smin, signed(umin)), min(smax, signed(umax))
+                smin = max(smin, umin - (1 << 64) if umin > S64_MAX else umin)
+                smax = min(smax, umax - (1 << 64) if umax > S64_MAX else umax)
             if umin > umax or smin > smax:
                 raise EmptyScalar()
-            tn = tn.intersect(Tnum.range(umin, umax))
-            if (umin, umax, smin, smax, tn) == before:
+            chi = umin ^ umax      # the tnum of [umin, umax], intersected with (tv, tm)
+            if chi == 0:
+                rv, rm = umin, 0
+            elif chi.bit_length() > 63:
+                rv, rm = 0, U64
+            else:
+                rm = (1 << chi.bit_length()) - 1
+                rv = umin & ~rm & U64
+            tm &= rm
+            tv = (tv | rv) & ~tm & U64
+            if (umin, umax, smin, smax, tv, tm) == before:
                 break
-        if umin > umax or smin > smax or (tn.value & ~tn.mask & U64) != tn.value:
+        if umin > umax or smin > smax or (tv & ~tm & U64) != tv:
             raise EmptyScalar()
-        return Scalar(umin, umax, smin, smax, tn)
+        tn = self.tn
+        return Scalar(umin, umax, smin, smax,
+                      tn if tn.value == tv and tn.mask == tm else Tnum(tv, tm))
 
     # --- queries ----------------------------------------------------------------------
     @property
@@ -72,8 +88,11 @@ class Scalar:
         return self.umin
 
     def contains(self, o: "Scalar") -> bool:
-        return (self.umin <= o.umin and o.umax <= self.umax and self.smin <= o.smin
-                and o.smax <= self.smax and self.tn.contains(o.tn))
+        if not (self.umin <= o.umin and o.umax <= self.umax and self.smin <= o.smin
+                and o.smax <= self.smax):
+            return False
+        (sv, sm), (ov, om) = self.tn, o.tn
+        return not om & ~sm and (ov & ~sm) == sv
 
     def has(self, v: int) -> bool:
         v &= U64
@@ -83,7 +102,9 @@ class Scalar:
         return (self.umin, self.umax, self.smin, self.smax, self.tn)
 
     def __eq__(self, o: object) -> bool:
-        return isinstance(o, Scalar) and self.key() == o.key()
+        return isinstance(o, Scalar) and (
+            self.umin == o.umin and self.umax == o.umax and self.smin == o.smin
+            and self.smax == o.smax and self.tn == o.tn)
 
     def __hash__(self) -> int:
         return hash(self.key())

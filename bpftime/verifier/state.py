@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
+from functools import cache
 
 from bpftime.verifier.scalar import Scalar, UNKNOWN_SCALAR
 
@@ -158,17 +159,18 @@ class State:
 
 # --- comparison ------------------------------------------------------------------
 def _reg_subsumes(old: Reg, cur: Reg, idmap: dict[int, int], exact: bool, precise: bool) -> bool:
-    if old.kind == Kind.NOT_INIT and not exact:
-        return True
-    if old.kind != cur.kind:
-        return False
-    if old.kind == Kind.SCALAR and not precise:
-        return True
-    if old.kind == Kind.SCALAR:
+    kind = old.kind
+    if kind is not cur.kind:
+        return kind is Kind.NOT_INIT and not exact
+    if kind is Kind.SCALAR:
+        if not precise:
+            return True
         if not (old.val == cur.val if exact else old.val.contains(cur.val)):
             return False
         # copies linked in the old state were narrowed together: they must be here too
         return not old.id or (cur.id != 0 and idmap.setdefault(old.id, cur.id) == cur.id)
+    if kind is Kind.NOT_INIT:
+        return True
     if old.idx != cur.idx or old.frame != cur.frame or old.mem != cur.mem:
         return False
     if old.rng > cur.rng or (exact and old.rng != cur.rng):
@@ -181,6 +183,12 @@ def _reg_subsumes(old: Reg, cur: Reg, idmap: dict[int, int], exact: bool, precis
     return True
 
 
+@cache
+def checked_registers(live: int, precise: int) -> tuple[tuple[int, bool], ...]:
+    """(register, precise) for each register set in the `live` mask."""
+    return tuple((i, bool(precise >> i & 1)) for i in range(11) if live >> i & 1)
+
+
 def subsumes(old: State, cur: State, live: list[int], precise: list[int],
              exact: bool = False) -> bool:
     """Whether everything that may happen from `cur` was already proven safe from
@@ -188,8 +196,24 @@ def subsumes(old: State, cur: State, live: list[int], precise: list[int],
     may still be read (dead ones are ignored), `precise` those whose scalar value
     may still matter (other scalars only need to be scalars). `exact` asks for
     equality (of what matters)."""
+    return mismatch(old, cur, live, precise, exact) is None
+
+
+def register_differs(old: State, cur: State, regno: int, precise: int) -> bool:
+    """Whether register `regno` of the innermost frames (live, `precise` being the
+    innermost frame's mask) rules out `subsumes(old, cur, ...)` by itself. Exact: a
+    register compared with no ids mapped yet fails only on kind or value, which no
+    id mapping can repair."""
+    return not _reg_subsumes(old.frames[-1].regs[regno], cur.frames[-1].regs[regno], {}, False,
+                             bool(precise >> regno & 1))
+
+
+def mismatch(old: State, cur: State, live: list[int], precise: list[int],
+             exact: bool = False) -> int | None:
+    """None if `old` subsumes `cur` (see `subsumes`), else why not: the register of
+    the innermost frame found to differ, or -1 for anything else."""
     if len(old.frames) != len(cur.frames) or len(old.refs) != len(cur.refs):
-        return False
+        return -1
     idmap: dict[int, int] = {}
     # innermost frame first: its registers differ most often. Registers and slots are
     # immutable and shared between states, so the same object needs no comparison
@@ -197,41 +221,39 @@ def subsumes(old: State, cur: State, live: list[int], precise: list[int],
     for fi in range(len(old.frames) - 1, -1, -1):
         fo, fc = old.frames[fi], cur.frames[fi]
         if fo.callsite != fc.callsite:
-            return False
-        mask, prec = live[fi], precise[fi]
+            return -1
         ro_all, rc_all = fo.regs, fc.regs
-        for i in range(11):
-            if not mask >> i & 1:
-                continue
+        for i, prec in checked_registers(live[fi], precise[fi]):
             ro, rc = ro_all[i], rc_all[i]
             if ro is rc and not ro.id:
                 continue
-            if not _reg_subsumes(ro, rc, idmap, exact, bool(prec >> i & 1)):
-                return False
+            if not _reg_subsumes(ro, rc, idmap, exact, prec):
+                return i if fi == len(old.frames) - 1 else -1
+        stack_c = fc.stack
         for k, so in fo.stack.items():
             if not so.init and so.spill is None and not exact:
                 continue
-            sc = fc.stack.get(k, EMPTY_SLOT)
+            sc = stack_c.get(k, EMPTY_SLOT)
             if so is sc and (so.spill is None or not so.spill.id):
                 continue
             if so.init & ~sc.init:
-                return False
+                return -1
             if exact and (so.init != sc.init or (so.spill is None) != (sc.spill is None)):
-                return False
+                return -1
             if so.spill is not None:
-                if sc.spill is None or (so.off, so.size) != (sc.off, sc.size) \
+                if sc.spill is None or so.off != sc.off or so.size != sc.size \
                         or not _reg_subsumes(so.spill, sc.spill, idmap, exact, True):
-                    return False
-            elif sc.spill is not None and not sc.spill.is_scalar:
-                return False
+                    return -1
+            elif sc.spill is not None and sc.spill.kind is not Kind.SCALAR:
+                return -1
         if exact:
-            for k, sc in fc.stack.items():
+            for k, sc in stack_c.items():
                 if k not in fo.stack and (sc.init or sc.spill is not None):
-                    return False
+                    return -1
     for rid in old.refs:
         if idmap.get(rid, rid) not in cur.refs:
-            return False
-    return True
+            return -1
+    return None
 
 
 # --- formatting --------------------------------------------------------------------
