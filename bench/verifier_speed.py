@@ -4,7 +4,9 @@ with stack traffic, verified under the default tracing class.
 
 Prints, per size: instructions, instructions processed, seconds, µs per processed
 instruction, and the proven instruction bound; then the same for the clang-built
-XDP loops of bench/programs. A 4,000-instruction program must verify in under 2 s.
+XDP loops of bench/programs; then the time to reject an unbounded loop (which only
+the budget of processed instructions ends). A 4,000-instruction program must verify
+in under 2 s.
 """
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from bpftime.asm import assemble  # noqa: E402
-from bpftime.verifier import default_tracing_policy, verify  # noqa: E402
+from bpftime.errors import VerifyError  # noqa: E402
+from bpftime.verifier import BUDGET, default_tracing_policy, verify  # noqa: E402
 
 ARG_OFFSETS = (112, 104, 96, 88, 72, 64)
 
@@ -89,6 +93,21 @@ def clang_programs() -> None:
                 row(prog.name, len(prog.insns), lambda: verify_program(prog, obj, policy))
 
 
+def unbounded_loop() -> None:
+    """tests/programs/unsafe/unbounded_loop_counter.asm under the default budget: its
+    state changes every iteration, so nothing prunes it before the budget runs out."""
+    text = (ROOT / "tests" / "programs" / "unsafe" / "unbounded_loop_counter.asm").read_text()
+    start = time.perf_counter()
+    try:
+        verify(assemble(text), maps=[], policy=default_tracing_policy(), name="unbounded")
+    except VerifyError:
+        seconds = time.perf_counter() - start
+        print(f"unbounded loop rejected in {seconds:.1f} s "
+              f"({1e6 * seconds / BUDGET:.1f} us per processed instruction)")
+        return
+    print("unbounded loop ACCEPTED")
+
+
 def main() -> int:
     print(f"{'program':<14} {'insns':>6} {'processed':>10} {'seconds':>8} {'us/insn':>8} {'bound':>10}")
     worst = 0.0
@@ -98,6 +117,7 @@ def main() -> int:
             insns, maps=[], policy=default_tracing_policy(), name=f"bench{size}"))
         worst = max(worst, seconds if size == 4000 else 0.0)
     clang_programs()
+    unbounded_loop()
     print(f"4,000 instructions verified in {worst:.2f} s (limit 2 s): {'ok' if worst < 2 else 'TOO SLOW'}")
     return 0 if worst < 2 else 1
 

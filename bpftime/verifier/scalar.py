@@ -32,7 +32,8 @@ class Scalar:
     @staticmethod
     def const(v: int) -> "Scalar":
         v &= U64
-        return Scalar(v, v, signed(v), signed(v), Tnum(v, 0))
+        sv = v - (1 << 64) if v > S64_MAX else v
+        return Scalar(v, v, sv, sv, Tnum(v, 0))
 
     @staticmethod
     def urange(lo: int, hi: int) -> "Scalar":
@@ -328,6 +329,7 @@ _JMP_REL = {
     Jmp.JSLT: (SLT, False), Jmp.JSLE: (SLE, False), Jmp.JSGT: (SLT, True), Jmp.JSGE: (SLE, True),
 }
 _NEGATE = {EQ: NE, NE: EQ, SET: NSET, NSET: SET}
+_FLIP = {ULT: ULE, ULE: ULT, SLT: SLE, SLE: SLT}
 
 
 def relation(op: int, taken: bool) -> tuple[int, bool]:
@@ -338,8 +340,7 @@ def relation(op: int, taken: bool) -> tuple[int, bool]:
     if rel in _NEGATE:
         return _NEGATE[rel], swap
     # not (a < b) == b <= a ; not (a <= b) == b < a
-    flipped = {ULT: ULE, ULE: ULT, SLT: SLE, SLE: SLT}[rel]
-    return flipped, not swap
+    return _FLIP[rel], not swap
 
 
 def refine(rel: int, a: Scalar, b: Scalar) -> tuple[Scalar, Scalar]:
