@@ -52,3 +52,15 @@ class RuntimeFault(BpftimeError):
         super().__init__(f"instruction {pc}: {reason}")
         self.pc = pc
         self.reason = reason
+
+
+class AttachError(BpftimeError):
+    """A process that cannot (or may not) be attached to or detached from."""
+
+    exit_code = 1
+
+
+class NotFound(AttachError):
+    """A process or session that does not exist: malformed input, like a missing file."""
+
+    exit_code = 2

@@ -21,6 +21,8 @@ from bpftime.isa import OPCODE_CALL, CallKind, Insn, validate_program
 
 if TYPE_CHECKING:
     from bpftime.elf.model import BpfObject, Program
+    from bpftime.policy import Policy
+    from bpftime.verifier import VerifyResult
     from bpftime.vm.machine import Helper
     from bpftime.vm.memory import Memory
 
@@ -213,13 +215,24 @@ def _load_elf(path: Path, prog: str | None, mem: bytes | None) -> Runnable:
                     obj=obj, program=program)
 
 
-def verify(runnable: Runnable) -> None:
-    """The static checks a program passes before any engine runs it: the
-    instruction set's validation, then the verifier (r1 = the input, r2 = its size;
-    an XDP program of an object sees struct xdp_md)."""
+def run_policy(runnable: Runnable) -> Policy:
+    """The class a program runs under in this process: r1 = the input, r2 = its size
+    (an XDP program of an object sees struct xdp_md); every helper the runtime has."""
     from dataclasses import replace
 
+    from bpftime.runtime import helper_available
     from bpftime.verifier import ContextKind, memory_policy
+
+    policy = memory_policy(len(runnable.mem or b""))
+    policy = replace(policy, helpers=frozenset(h for h in policy.helpers if helper_available(h)))
+    if runnable.program is not None and runnable.program.attach.kind == "xdp":
+        policy = replace(policy, context=ContextKind.XDP)
+    return policy
+
+
+def verify(runnable: Runnable, log: Callable[[str], None] | None = None) -> VerifyResult:
+    """The static checks a program passes before any engine runs it: the
+    instruction set's validation, then the verifier under `run_policy`."""
     from bpftime.verifier import verify as verify_insns
     from bpftime.verifier import verify_program
 
@@ -228,13 +241,10 @@ def verify(runnable: Runnable) -> None:
     except DecodeError as err:
         err.message = f"{runnable.source}: {err.message}"
         raise
-    policy = memory_policy(len(runnable.mem or b""))
+    policy = run_policy(runnable)
     if runnable.program is None:
-        verify_insns(runnable.insns, maps=[], policy=policy, name=runnable.source)
-        return
-    if runnable.program.attach.kind == "xdp":
-        policy = replace(policy, context=ContextKind.XDP)
-    verify_program(runnable.program, runnable.obj, policy)
+        return verify_insns(runnable.insns, maps=[], policy=policy, name=runnable.source, log=log)
+    return verify_program(runnable.program, runnable.obj, policy, log=log)
 
 
 def execute(runnable: Runnable, engine: str = "interp", repeat: int = 1,

@@ -89,19 +89,15 @@ def _bare_object(path: Path, log) -> list[Verdict]:
 
 
 def _program(path: Path, log) -> list[Verdict]:
-    """An assembly or `.data` file, loaded as `bpftime run` loads it, verified in its
-    memory context (r1 = the input, r2 = its size)."""
-    from bpftime.runner import load_runnable
-    from bpftime.verifier import memory_policy, verify
+    """An assembly or `.data` file, loaded and verified as `bpftime run` does it."""
+    from bpftime.runner import load_runnable, run_policy, verify
 
     try:
         runnable = load_runnable(path)
     except AsmError as err:
         raise LoadError(str(err)) from None
-    policy = memory_policy(len(runnable.mem or b""))
-    return [_check(runnable.source, policy.class_name, runnable.source,
-                   lambda: verify(runnable.insns, maps=[], policy=policy, name=runnable.source,
-                                  log=log))]
+    return [_check(runnable.source, run_policy(runnable).class_name, runnable.source,
+                   lambda: verify(runnable, log))]
 
 
 def _input_kind(path: Path) -> str:

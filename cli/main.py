@@ -61,8 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("bpftime: aborted", err=True)
         return 130
+    except click.UsageError as err:  # one line, like every other error
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+        click.echo(f"bpftime: error: {err.format_message()}{hint}", err=True)
+        return err.exit_code
     except click.ClickException as err:
-        err.show()
+        click.echo(f"bpftime: error: {err.format_message()}", err=True)
         return err.exit_code
     except OSError as err:
         click.echo(f"bpftime: error: {err}", err=True)

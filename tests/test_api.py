@@ -15,7 +15,7 @@ import pytest
 
 import bpftime
 from bpftime.errors import LoadError, VerifyError
-from bpftime.inject.attach_errors import NotFound
+from bpftime.errors import NotFound
 from cli.main import main
 from conftest import BUILD, CONFORMANCE, build_bpf
 from test_attach import host, live_bytes, wait_hits  # noqa: F401  (host: the loop_host fixture)

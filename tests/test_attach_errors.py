@@ -81,7 +81,7 @@ def test_process_that_exits_during_attach(counter):
     """The process passes the checks, then ends before the agent is in: a clear
     error, and no session is left behind."""
     from bpftime.inject.attach import attach_prepared, attach_request
-    from bpftime.inject.attach_errors import AttachError
+    from bpftime.errors import AttachError
     from bpftime.inject.prepare import prepare
     from bpftime.runtime.session import session_names
 
@@ -205,7 +205,7 @@ def test_agent_too_slow_is_given_up_and_leaves_nothing_patched(counter, loop_bui
     """With no time at all for the agent to report, attach fails clearly, and the
     agent (whenever it runs) leaves the process as it was."""
     from bpftime.inject.attach import attach_prepared, attach_request
-    from bpftime.inject.attach_errors import AttachError
+    from bpftime.errors import AttachError
     from bpftime.inject.prepare import prepare
     from test_attach import live_bytes
 

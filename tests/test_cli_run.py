@@ -101,14 +101,12 @@ def test_run_does_not_import_heavy_modules() -> None:
     assert not imported & {"frida", "lief", "capstone", "keystone", "elftools", "yaml"}
 
 
-def test_runtime_fault_is_one_line_naming_file_and_instruction(capsys, tmp_path: Path) -> None:
+def test_helper_the_runtime_lacks_is_refused_before_running(capsys, tmp_path: Path) -> None:
     prog = tmp_path / "j.asm"
-    prog.write_text("mov %r0, 0\ncall bpf_jiffies64\nexit\n")  # verified, but the runtime lacks it
-    code, out, err = run_cli(capsys, prog, "--engine", "interp")
-    assert code == 1 and out == ""
-    assert err == f"bpftime: error: {prog}: instruction 1: helper bpf_jiffies64 (id 118) " \
-                  "is not available\n"
-    code, out, err = run_cli(capsys, prog)  # the JIT refuses it at load
-    assert code == 1 and out == ""
-    assert err == f"bpftime: error: {prog}: instruction 1: bpf_jiffies64 (id 118) " \
-                  "is not provided by the runtime\n"
+    prog.write_text("mov %r0, 0\ncall bpf_jiffies64\nexit\n")
+    for engine in ("interp", "jit"):  # the run class grants only what the runtime has
+        code, out, err = run_cli(capsys, prog, "--engine", engine)
+        assert code == 1 and out == ""
+        assert err.startswith(f"bpftime: error: {prog}: instruction 1 `call 118`")
+        assert "helper bpf_jiffies64 is not granted to class run" in err
+        assert err.count("\n") == 1

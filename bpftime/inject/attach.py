@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from bpftime.inject.attach_errors import AttachError
+from bpftime.errors import AttachError
 from bpftime.inject.attach_list import session_running_in
 from bpftime.inject.attach_records import AttachRecord, AttachState, abandon, add_record
 from bpftime.inject.frida_inject import ATTACH_ENTRY, DETACH_ENTRY, Target, check_target, inject

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bpftime.inject.attach import AGENT_TIMEOUT, detach_session
-from bpftime.inject.attach_errors import AttachError, NotFound
+from bpftime.errors import AttachError, NotFound
 from bpftime.inject.attach_list import SessionRow, attached_sessions, describe, session_running_in
 from bpftime.inject.attach_records import AttachRecord, find_record
 from bpftime.inject.frida_inject import check_target, exists

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from bpftime.inject.attach_errors import AttachError, NotFound
+from bpftime.errors import AttachError, NotFound
 
 ATTACH_ENTRY = "bpftime_agent_attach"
 DETACH_ENTRY = "bpftime_agent_detach"
