@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from bpftime.runtime.session import Session
 
 PERCPU_TYPES = (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH)
-VALUELESS_KEYS = (MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER)
 
 
 class MapHeader(ctypes.Structure):
