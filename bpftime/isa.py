@@ -79,7 +79,6 @@ class Size(IntEnum):
 
 
 SIZE_BYTES = {Size.W: 4, Size.H: 2, Size.B: 1, Size.DW: 8}
-BYTES_SIZE = {v: k for k, v in SIZE_BYTES.items()}
 
 
 class Mode(IntEnum):
