@@ -9,26 +9,15 @@
 #include "agent_load.h"
 #include "session.h"
 
-BPFTIME_API int bpftime_native_abi_version(void) { return 1; }
-
-struct agent {
-    void *session; /* this process's mapping of the session, NULL if none */
-};
-
-static struct agent agent_state;
-
-/* The session the agent opened at start-up, or NULL. */
-BPFTIME_API void *bpftime_agent_session(void) { return agent_state.session; }
-
 __attribute__((constructor)) static void agent_start(void)
 {
     const char *name = getenv("BPFTIME_SESSION");
     if (!name || !*name)
         return;
     int err = 0;
-    agent_state.session = bpftime_session_open(name, &err);
-    if (agent_state.session)
-        bpftime_agent_load(agent_state.session);
+    void *session = bpftime_session_open(name, &err);
+    if (session)
+        bpftime_agent_load(session);
     else
         fprintf(stderr, "bpftime agent: cannot open session %s: %s\n", name, strerror(-err));
 }
