@@ -51,10 +51,6 @@ def fits8(v: int) -> bool:
     return -128 <= v <= 127
 
 
-def fits32(v: int) -> bool:
-    return -(1 << 31) <= v < (1 << 31)
-
-
 class Emitter:
     """Appends encoded instructions to `buf`; RIP-relative and rel32 references to
     labels are recorded in `fixups` as (position of the rel32, label, end of insn)."""
