@@ -99,13 +99,7 @@ def rewrite_xdp_context(insns: list[Insn]) -> list[Insn]:
     states: list[State | None] = [None] * n
     entry: State = ((OTHER, CTX) + (OTHER,) * 9, frozenset())
     blank: State = ((OTHER,) * 11, frozenset())
-    work = [0]
-    states[0] = entry
-    for pc, insn in enumerate(insns):  # callbacks start with no context pointer
-        if insn.is_lddw and insn.src == Pseudo.FUNC:
-            target = pc + 1 + insn.imm
-            states[target] = blank if states[target] is None else _join(states[target], blank)
-            work.append(target)
+    work: list[int] = []
 
     def flow(to: int, state: State) -> None:
         old = states[to]
@@ -113,6 +107,11 @@ def rewrite_xdp_context(insns: list[Insn]) -> list[Insn]:
         if new != old:
             states[to] = new
             work.append(to)
+
+    flow(0, entry)
+    for pc, insn in enumerate(insns):  # callbacks start with no context pointer
+        if insn.is_lddw and insn.src == Pseudo.FUNC:
+            flow(pc + 1 + insn.imm, blank)
 
     out = list(insns)
     while work:
