@@ -119,7 +119,6 @@ def test_subprograms_appended_in_call_order_with_fixed_calls(bpf_object):
     clamp_lines = [li for li in prog.line_info if li.insn >= starts["clamp"]]
     assert clamp_lines and all(li.file.endswith("globals.bpf.c") for li in clamp_lines)
     assert any("cfg.limit" in li.source for li in clamp_lines)
-    assert prog.line_at(starts["clamp"] + 1).line >= clamp_lines[0].line
 
 
 def test_legacy_maps_and_socket_kprobe(bpf_object):
@@ -379,15 +378,6 @@ def test_call_into_the_middle_of_a_function(bpf_object, tmp_path):
     # accumulate (.text slot 0) calls clamp (slot 13) without a relocation: `call 12`
     _load_error(_damaged(tmp_path, obj, _patch_insn(".text", 0, bytes([0x85, 0x10, 0, 0]) + struct.pack("<i", 15))),
                 "section .text: instruction 0", "is not the start of a function")
-
-
-def test_line_and_reloc_lookup_by_instruction(bpf_object):
-    prog = load_object(bpf_object("globals")).program("on_work")
-    for insn in range(len(prog.insns)):
-        covering = [li for li in prog.line_info if li.insn <= insn]
-        assert prog.line_at(insn) == (covering[-1] if covering else None)
-        assert prog.relocs_at(insn) == [r for r in prog.relocs if r.insn == insn]
-    assert [r.name for r in prog.relocs_at(5)] == ["names"]
 
 
 def test_global_data_map_names():

@@ -1,7 +1,6 @@
 """What the loader produces: an object's programs, maps, externs and BTF."""
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from bpftime.btf import Btf, CoreRelo, LineInfo
@@ -118,17 +117,6 @@ class Program:
     line_info: list[LineInfo] = field(default_factory=list)
     core_relos: list[CoreRelo] = field(default_factory=list)
     subprograms: list[tuple[str, int]] = field(default_factory=list)  # (name, first insn) appended
-
-    def line_at(self, insn: int) -> LineInfo | None:
-        """The line info record covering instruction `insn` (the last one at or before it)."""
-        i = bisect_right(self.line_info, insn, key=lambda li: li.insn)
-        return self.line_info[i - 1] if i else None
-
-    def relocs_at(self, insn: int) -> list[Reloc]:
-        """Relocations of instruction `insn` (relocs are sorted by instruction)."""
-        lo = bisect_left(self.relocs, insn, key=lambda r: r.insn)
-        hi = bisect_right(self.relocs, insn, key=lambda r: r.insn)
-        return self.relocs[lo:hi]
 
 
 @dataclass
