@@ -211,10 +211,6 @@ def concrete_alu(op: int, a: int, b: int, width: int, off: int = 0, swap: bool =
 
 
 # --- abstract ALU -----------------------------------------------------------------
-def _full(width: int) -> Scalar:
-    return UNKNOWN_SCALAR if width == 64 else Scalar(0, U32, 0, U32, Tnum(0, U32))
-
-
 def _make(width: int, ulo: int | None, uhi: int | None, slo: int | None, shi: int | None,
           tn: Tnum) -> Scalar:
     """A result in `width` bits from (possibly absent) bounds; 32-bit results are

@@ -137,15 +137,6 @@ class State:
     def copy(self) -> "State":
         return State([f.copy() for f in self.frames], dict(self.refs))
 
-    def all_regs(self):
-        """(frame, where, Reg) for every register and spilled register."""
-        for fi, f in enumerate(self.frames):
-            for i, r in enumerate(f.regs):
-                yield fi, ("reg", i), r
-            for k, s in f.stack.items():
-                if s.spill is not None:
-                    yield fi, ("slot", k), s.spill
-
     def replace_where(self, pred, make) -> None:
         """Replace every register or spilled register `r` with pred(r) by make(r)."""
         for f in self.frames:
