@@ -48,10 +48,9 @@ def _target(attach: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def inspect(obj: Path, as_json: bool) -> int:
     """Show the programs, maps, global data, externs and BTF of the object OBJ."""
-    from bpftime.elf import load_object
-    from bpftime.elf.describe import describe
+    from bpftime.api import inspect as describe
 
-    info = describe(load_object(obj))
+    info = describe(obj)
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
