@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 from dataclasses import replace
 
-from bpftime.isa import FP, Alu, Cls, Insn, Mode, Pseudo, Size
+from bpftime.isa import FP, Alu, AtomicOp, Cls, Insn, Jmp, Mode, Pseudo, Size
 from bpftime.jit.errors import CompileError
 
 
@@ -83,8 +83,8 @@ def _step(pc: int, insn: Insn, state: State) -> State:
         if cls == Cls.STX and insn.size == 8 and insn.mode == Mode.MEM and regs[insn.src] != OTHER:
             spills[insn.off] = regs[insn.src]
         return regs, frozenset(spills.items())
-    if cls == Cls.STX and insn.mode == Mode.ATOMIC and insn.imm & 1:
-        written = 0 if insn.imm == 0xF1 else insn.src
+    if cls == Cls.STX and insn.mode == Mode.ATOMIC and insn.imm & AtomicOp.FETCH:
+        written = 0 if insn.imm == AtomicOp.CMPXCHG else insn.src
         return _set(regs, written, OTHER), stack
     if insn.is_lddw:
         return _set(regs, insn.dst, OTHER), stack
@@ -129,7 +129,7 @@ def rewrite_xdp_context(insns: list[Insn]) -> list[Insn]:
         target = insn.jump_target(pc)
         if target is not None and not insn.is_call:
             flow(target, after)
-            if insn.op == 0x00 and insn.is_jmp:  # ja: no fall-through
+            if insn.is_jmp and insn.op == Jmp.JA:  # no fall-through
                 continue
         if pc + insn.slots < n:
             flow(pc + insn.slots, after)
