@@ -49,13 +49,19 @@ def _memory_arg(m: Machine, address: int, size: int, write: bool, what: str) -> 
         m.mem.check(address, size, write, m.pc)
 
 
-def _check_args(m: Machine, proto: HelperProto, args: tuple[int, ...],
+def _arg_names(proto: HelperProto) -> tuple[str, ...]:
+    """How faults name each argument of `proto`'s helper."""
+    name = helper_name(proto.id)
+    return tuple(f"argument {i + 1} (r{i + 1}) of {name}" for i in range(len(proto.args)))
+
+
+def _check_args(m: Machine, proto: HelperProto, names: tuple[str, ...], args: tuple[int, ...],
                 maps: Mapping[int, MapInfo]) -> MapInfo | None:
     """RuntimeFault unless every pointer argument is memory the program may pass;
-    the map argument's info (or None)."""
+    the map argument's info (or None). `names` are `_arg_names(proto)`."""
     the_map = None
     for i, kind in enumerate(proto.args):
-        value, what = args[i], f"argument {i + 1} (r{i + 1}) of {helper_name(proto.id)}"
+        value, what = args[i], names[i]
         if kind == Arg.CONST_MAP_PTR:
             the_map = maps.get(value)
             if the_map is None:
@@ -83,10 +89,11 @@ def _check_args(m: Machine, proto: HelperProto, args: tuple[int, ...],
 def native_helper(address: int, proto: HelperProto, maps: Mapping[int, MapInfo]) -> Helper:
     """The native function at `address` as an interpreter helper with checked arguments."""
     fn = NativeFn(address)
+    names = _arg_names(proto)
 
     def call(m: Machine, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
         args = (r1, r2, r3, r4, r5)
-        the_map = _check_args(m, proto, args, maps)
+        the_map = _check_args(m, proto, names, args, maps)
         if proto.args and proto.args[0] == Arg.RINGBUF_RECORD:
             record = m.mem.region_at(r1, RINGBUF_RECORD)
             if record is not None:
