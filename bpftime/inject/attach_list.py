@@ -11,7 +11,7 @@ from pathlib import Path
 from bpftime.errors import BpftimeError
 from bpftime.inject import records
 from bpftime.inject.attach_records import AttachRecord, find_record
-from bpftime.inject.records import State, Status
+from bpftime.inject.records import State
 from bpftime.runtime import ObjectKind, Session
 from bpftime.runtime.session import PREFIX, is_stale, session_names
 
@@ -89,18 +89,10 @@ def _comm(pid: int) -> str:
         return "(gone)"
 
 
-def _load_status(session: Session) -> Status | None:
-    table = session.find_object(ObjectKind.BLOB, records.LOAD_OBJECT)
-    if table is None:
-        return None
-    raw = ctypes.string_at(session.address(table + records.status_offset()), records.STATUS.size)
-    return Status.decode(raw)
-
-
 def describe(session: Session) -> SessionRow:
     """One session as `bpftime list` shows it."""
     record = find_record(session)
-    status = _load_status(session)
+    status = records.read_status(session)
     creator, creator_alive = session.creator_pid, not is_stale(session)
     if record is not None:
         kind, pid, state = "attach", record.pid, record.state.name.lower()
