@@ -30,6 +30,9 @@
 BPFTIME_HELPERS(DECLARE_HELPER)
 #undef DECLARE_HELPER
 
+/* An argument register as the pointer it holds. */
+#define PTR(r) ((void *)(uintptr_t)(r))
+
 /* A negative errno as the u64 a helper returns. */
 #define ERR(e) ((uint64_t)(int64_t)-(e))
 

@@ -8,7 +8,6 @@
 #define BPF_RB_WAKEUP_FLAGS 3ull /* BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP */
 
 #define MAP(r) ((struct bpftime_map *)(uintptr_t)(r))
-#define PTR(r) ((void *)(uintptr_t)(r))
 
 HELPER(map_lookup_elem)
 {

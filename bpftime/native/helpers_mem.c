@@ -4,8 +4,6 @@
 #include "helpers.h"
 #include "safemem.h"
 
-#define PTR(r) ((void *)(uintptr_t)(r))
-
 /* probe_read*(dst, size, src) */
 HELPER(probe_read) { return (uint64_t)bpftime_safe_read(PTR(r1), PTR(r3), r2); }
 HELPER(probe_read_user) { return (uint64_t)bpftime_safe_read(PTR(r1), PTR(r3), r2); }

@@ -13,7 +13,6 @@
 #include "map.h"
 #include "safemem.h"
 
-#define PTR(r) ((void *)(uintptr_t)(r))
 #define FORMAT_MAX 512
 #define SNPRINTF_MAX_ARGS 12
 #define LOOP_MAX (1u << 23)
