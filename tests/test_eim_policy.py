@@ -1,6 +1,7 @@
 """What a deployment gives the verifier: one Policy per class, with inheritance merged."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -136,23 +137,17 @@ def test_inherited_argument_grant_must_fit_the_childs_entry(tmp_path, host_binar
         load_deployment(path)
 
 
-def test_grant_on_return_entry_is_refused(tmp_path, host_binary):
-    path = write_pair(tmp_path, host_binary("demo_host"), """\
+@pytest.mark.parametrize("entry, grant, message", [
+    ("requestEnd", "read(r)", "entry 'requestEnd' is a return; the arguments are gone there"),
+    ("addEntry", "read(a)", "parameter 'a' must be ptr<T> so its size is known"),
+], ids=["on-return-entry", "on-integer-argument"])
+def test_argument_grant_is_refused(tmp_path, host_binary, entry, grant, message):
+    path = write_pair(tmp_path, host_binary("demo_host"), f"""\
   - name: a
-    entry: requestEnd
-    allow: [read(r)]
+    entry: {entry}
+    allow: [{grant}]
 """)
-    with pytest.raises(LoadError, match="entry 'requestEnd' is a return; the arguments are gone there"):
-        load_deployment(path)
-
-
-def test_grant_on_integer_argument_is_refused(tmp_path, host_binary):
-    path = write_pair(tmp_path, host_binary("demo_host"), """\
-  - name: a
-    entry: addEntry
-    allow: [read(a)]
-""")
-    with pytest.raises(LoadError, match="parameter 'a' must be ptr<T> so its size is known"):
+    with pytest.raises(LoadError, match=re.escape(message)):
         load_deployment(path)
 
 
