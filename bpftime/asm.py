@@ -55,7 +55,7 @@ MOVSX_FORMS: dict[str, tuple[int, int]] = {
 }
 
 _LABEL_RE = re.compile(r"^([A-Za-z_.$][\w.$]*)\s*:\s*(.*)$")
-_NAME_RE = re.compile(r"^[A-Za-z_.$][\w.$]*$")
+NAME_RE = re.compile(r"^[A-Za-z_.$][\w.$]*$")  # a label or helper name; disasm labels only these
 _REG_RE = re.compile(r"^%r(\d+)$")
 _INT_RE = re.compile(r"^([+-]?)(0x[0-9a-fA-F]+|\d+)$")
 _MEM_RE = re.compile(r"^\[\s*(%r\d+)\s*(?:([+-])\s*(0x[0-9a-fA-F]+|\d+))?\s*\]$")
@@ -162,7 +162,7 @@ class _Assembler:
     def target(self, text: str, slot: int, bits: tuple[int, int]) -> int:
         """Offset from the next slot to a label, or a literal signed offset."""
         text = text.strip()
-        if _NAME_RE.match(text):
+        if NAME_RE.match(text):
             if text not in self.labels:
                 raise _LineError(f"unknown label {text!r}")
             off = self.labels[text] - (slot + 1)
@@ -302,7 +302,7 @@ class _Assembler:
             raise _LineError(f"bad call target {arg!r}")
         if arg.startswith("%"):
             return Insn(OPCODE_CALLX, dst=_reg(arg))
-        if _NAME_RE.match(arg):
+        if NAME_RE.match(arg):
             helper = HELPER_IDS.get(arg.removeprefix("bpf_"))
             if helper is None or not arg.startswith("bpf_"):
                 raise _LineError(f"unknown helper {arg!r}")

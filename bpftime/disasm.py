@@ -6,10 +6,9 @@ the caller supplies); any other target is printed as a signed offset (`+3`).
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 
-from bpftime.asm import ALU_OPS, ATOMIC_NAMES, JUMP_OPS, PSEUDO_NAMES, SIZE_SUFFIX
+from bpftime.asm import ALU_OPS, ATOMIC_NAMES, JUMP_OPS, NAME_RE, PSEUDO_NAMES, SIZE_SUFFIX
 from bpftime.isa import (
     OPCODE_CALL, OPCODE_CALLX, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo, check_insn,
 )
@@ -19,7 +18,6 @@ _JUMP_NAMES = {v: k for k, v in JUMP_OPS.items()}
 _SIZE_NAMES = {v: k for k, v in SIZE_SUFFIX.items()}
 _ATOMIC_NAMES = {v: k for k, v in ATOMIC_NAMES.items()}
 _PSEUDO_NAMES = {v: k for k, v in PSEUDO_NAMES.items()}
-_LABEL_OK = re.compile(r"^[A-Za-z_.$][\w.$]*$")
 
 Labels = Mapping[int, str]
 
@@ -153,7 +151,7 @@ def make_labels(insns: list[Insn], names: Labels | None = None) -> dict[int, str
     used: set[str] = set()
     for slot in sorted(branch_targets(insns)):
         name = (names or {}).get(slot)
-        if not name or not _LABEL_OK.match(name) or name in used or name == "exit":
+        if not name or not NAME_RE.match(name) or name in used or name == "exit":
             name = f"L{slot}"
         labels[slot] = name
         used.add(name)
