@@ -47,6 +47,12 @@ class Checkpoint:
         self.state, self.key = None, ()
 
 
+def stack_byte(stack: dict[int, Slot], a: int) -> tuple[int, Slot, int]:
+    """Stack byte fp+a: the index of its 8-byte slot, that slot, the byte within it."""
+    k = (-a - 1) // 8
+    return k, stack.get(k, EMPTY_SLOT), a + 8 * (k + 1)
+
+
 def loaded_scalar(size: int, sign: bool) -> Scalar:
     if size == 8:
         return UNKNOWN_SCALAR
@@ -492,21 +498,19 @@ class Walker:
         stack = fr.stack
         if not ptr.val.is_const:
             for a in range(lo, hi):
-                k = (-a - 1) // 8
-                slot = stack.get(k, EMPTY_SLOT)
+                k, slot, bit = stack_byte(stack, a)
                 if write:
                     if slot.spill is not None:
                         stack[k] = Slot(slot.init)
                     continue
-                if not slot.init >> (a + 8 * (k + 1)) & 1:
+                if not slot.init >> bit & 1:
                     raise Refusal(f"invalid variable-offset read from stack off={lo}..{hi - size} "
                                   f"size={size}: uninitialized stack byte at {a}")
                 if slot.spill is not None and not slot.spill.is_scalar:
                     raise Refusal(f"variable-offset read of a spilled pointer at fp{a}")
             return scalar(loaded_scalar(size, sign))
         a = lo
-        k = (-a - 1) // 8
-        idx = a + 8 * (k + 1)          # byte of the slot where the access starts
+        k, slot, idx = stack_byte(stack, a)   # idx: byte of the slot where the access starts
         one_slot = idx + size <= 8
         if write:
             if size == 8 and idx == 0:
@@ -516,9 +520,7 @@ class Walker:
                 raise Refusal(f"partial spill of pointer R{val_regno} to the stack "
                               f"(size {size}) prohibited")
             for b in range(a, a + size):
-                kb = (-b - 1) // 8
-                slot = stack.get(kb, EMPTY_SLOT)
-                bit = b + 8 * (kb + 1)
+                kb, slot, bit = stack_byte(stack, b)
                 keep = slot.spill is not None and not slot.off <= bit < slot.off + slot.size
                 stack[kb] = Slot(slot.init | 1 << bit, slot.spill, slot.off, slot.size) if keep \
                     else Slot(slot.init | 1 << bit)
@@ -526,7 +528,6 @@ class Walker:
                 narrow = alu(Alu.END, value.val, Scalar.const(8 * size), 64)
                 stack[k] = Slot(stack[k].init, scalar(narrow), idx, size)
             return value
-        slot = stack.get(k, EMPTY_SLOT)
         sp = slot.spill
         if sp is not None and one_slot and slot.off <= idx and idx + size <= slot.off + slot.size:
             if (slot.off, slot.size) == (idx, size):
@@ -541,9 +542,8 @@ class Walker:
                 return const(signed(v, 8 * size) if sign else v)
             return scalar(loaded_scalar(size, sign))
         for b in range(a, a + size):
-            kb = (-b - 1) // 8
-            sb = stack.get(kb, EMPTY_SLOT)
-            if not sb.init >> (b + 8 * (kb + 1)) & 1:
+            _, sb, bit = stack_byte(stack, b)
+            if not sb.init >> bit & 1:
                 raise Refusal(f"invalid read from stack off={a} size={size}: "
                               f"uninitialized stack byte at fp{b}")
             if sb.spill is not None and not sb.spill.is_scalar:
