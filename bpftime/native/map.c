@@ -222,23 +222,16 @@ BPFTIME_API int bpftime_map_lookup(void *map, const void *key, void *value)
 {
     struct bpftime_map *m = map;
     const void *v;
-    uint64_t n = m->value_size;
     switch (m->type) {
     case MAP_ARRAY:
     case MAP_PERCPU_ARRAY:
     case MAP_PROG_ARRAY:
         v = array_lookup(m, key, 1);
-        if (m->type == MAP_PERCPU_ARRAY)
-            n = (uint64_t)m->value_stride * m->ncpus;
-        if (m->type == MAP_PROG_ARRAY)
-            n = 8;
         break;
     case MAP_HASH:
     case MAP_LRU_HASH:
     case MAP_PERCPU_HASH:
         v = hash_lookup(m, key, 1);
-        if (m->type == MAP_PERCPU_HASH)
-            n = (uint64_t)m->value_stride * m->ncpus;
         break;
     case MAP_STACK_TRACE:
         v = stack_trace_lookup(m, key);
@@ -256,7 +249,7 @@ BPFTIME_API int bpftime_map_lookup(void *map, const void *key, void *value)
     }
     if (!v)
         return -ENOENT;
-    memcpy(value, v, n);
+    memcpy(value, v, map_user_value_size(m));
     return 0;
 }
 

@@ -104,6 +104,15 @@ _Static_assert(sizeof(struct bpftime_map) <= BPFTIME_MAP_DATA, "map header too l
 
 static inline void *map_data(const struct bpftime_map *m) { return bpftime_at(m, BPFTIME_MAP_DATA); }
 
+/* Bytes of a value as the system calls copy it: all CPUs' copies of a per-CPU map,
+ * the 8-byte entry address of a prog_array slot, else value_size. */
+static inline uint64_t map_user_value_size(const struct bpftime_map *m)
+{
+    if (m->type == MAP_PERCPU_ARRAY || m->type == MAP_PERCPU_HASH)
+        return (uint64_t)m->value_stride * m->ncpus;
+    return m->type == MAP_PROG_ARRAY ? 8 : m->value_size;
+}
+
 /* This thread's CPU, modulo the map's copies. */
 BPFTIME_HIDDEN uint32_t bpftime_this_cpu(uint32_t ncpus);
 

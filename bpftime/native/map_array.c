@@ -40,11 +40,7 @@ int array_update(struct bpftime_map *m, const void *key, const void *value, uint
         __atomic_store_n((uint64_t *)map_data(m) + i, entry, __ATOMIC_RELEASE);
         return 0;
     }
-    void *slot = array_lookup(m, key, user);
-    uint64_t n = m->value_size;
-    if (m->type == MAP_PERCPU_ARRAY && user)
-        n = (uint64_t)m->value_stride * m->ncpus;
-    bpftime_copy(slot, value, n);
+    bpftime_copy(array_lookup(m, key, user), value, user ? map_user_value_size(m) : m->value_size);
     return 0;
 }
 

@@ -179,12 +179,12 @@ static void store_value(struct bpftime_map *m, struct elem *e, const void *value
         return;
     }
     if (user) {
-        bpftime_copy(v, value, (uint64_t)m->value_stride * m->ncpus);
+        bpftime_copy(v, value, map_user_value_size(m));
         return;
     }
     uint32_t cpu = bpftime_this_cpu(m->ncpus);
     if (fresh)
-        bpftime_zero(v, (uint64_t)m->value_stride * m->ncpus);
+        bpftime_zero(v, map_user_value_size(m));
     bpftime_copy(v + (uint64_t)cpu * m->value_stride, value, m->value_size);
 }
 
