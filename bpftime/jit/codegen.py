@@ -35,7 +35,7 @@ from bpftime.isa import (
 )
 from bpftime.jit import x86
 from bpftime.jit.errors import CompileError
-from bpftime.jit.image import SLOT_SIZE, TAIL_CALL_ENTRY_SKIP, ProgramImage, Slot, SlotKind
+from bpftime.jit.image import SLOT_SIZE, TAIL_CALL_ENTRY_SKIP, ProgramImage, Slot, SlotKind, slots_offset_for
 from bpftime.jit.x86 import Mem, RipLabel
 from bpftime.kernel_abi import helper_name
 
@@ -304,8 +304,7 @@ class _Codegen:
         return self.image()
 
     def image(self) -> ProgramImage:
-        code_len = self.e.pos
-        slots_offset = (code_len + SLOT_SIZE - 1) // SLOT_SIZE * SLOT_SIZE
+        slots_offset = slots_offset_for(self.e.pos)
         for i in range(len(self.slots)):
             self.labels[("slot", i)] = slots_offset + SLOT_SIZE * i
         self.e.resolve(self.labels)

@@ -43,6 +43,11 @@ class SlotKind(IntEnum):
                      # (only in images compiled with count_instructions)
 
 
+def slots_offset_for(code_len: int) -> int:
+    """Where the link table starts after `code_len` bytes of code (8-byte aligned)."""
+    return (code_len + SLOT_SIZE - 1) // SLOT_SIZE * SLOT_SIZE
+
+
 @dataclass(frozen=True)
 class Slot:
     kind: SlotKind
@@ -70,7 +75,7 @@ class ProgramImage:
 
     @property
     def slots_offset(self) -> int:
-        return (len(self.code) + SLOT_SIZE - 1) // SLOT_SIZE * SLOT_SIZE
+        return slots_offset_for(len(self.code))
 
     @property
     def size(self) -> int:
