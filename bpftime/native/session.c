@@ -177,7 +177,8 @@ BPFTIME_API int bpftime_session_unlink(const char *name)
     return shm_unlink(name) ? -errno : 0;
 }
 
-/* Creator pid, creator start time, region size and version of a mapped session. */
+/* Creator pid, creator start time, region size and per-CPU copy count (ncpus) of a
+ * mapped session. */
 BPFTIME_API void bpftime_session_info(const void *base, int32_t *pid, uint64_t *start,
                                       uint64_t *size, uint32_t *ncpus)
 {
