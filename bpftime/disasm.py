@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from bpftime.asm import ALU_OPS, ATOMIC_NAMES, JUMP_OPS, NAME_RE, PSEUDO_NAMES, SIZE_SUFFIX
 from bpftime.isa import (
     OPCODE_CALL, OPCODE_CALLX, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo, check_insn,
+    insn_starts,
 )
 
 _ALU_NAMES = {v: k for k, v in ALU_OPS.items()}
@@ -126,12 +127,10 @@ def _format_lddw(insn: Insn, pc: int, labels: Labels | None) -> str:
 def branch_targets(insns: list[Insn]) -> dict[int, bool]:
     """Slots that a jump, local call or `lddw func()` reaches -> True if a function
     (call/func target), False if only jumped to. Only targets that start an instruction."""
-    starts, i = set(), 0
-    while i < len(insns):
-        starts.add(i)
-        i += insns[i].slots
+    order = insn_starts(insns)
+    starts = set(order)
     targets: dict[int, bool] = {}
-    for pc in sorted(starts):
+    for pc in order:
         insn = insns[pc]
         if check_insn(insn):
             continue

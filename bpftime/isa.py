@@ -284,17 +284,22 @@ def decode(data: bytes, validate: bool = True) -> list[Insn]:
     return insns
 
 
+def insn_starts(insns: list[Insn]) -> list[int]:
+    """The slots where an instruction starts (every slot but an `lddw`'s second), in order."""
+    starts, i = [], 0
+    while i < len(insns):
+        starts.append(i)
+        i += insns[i].slots
+    return starts
+
+
 def validate_program(insns: list[Insn]) -> None:
     """Static checks of every instruction and jump target (see `decode`)."""
     if not insns:
         raise DecodeError(0, "empty program")
-    starts = set()
-    i = 0
-    while i < len(insns):
-        starts.add(i)
-        i += insns[i].slots
-    i = 0
-    while i < len(insns):
+    order = insn_starts(insns)
+    starts = set(order)
+    for i in order:
         insn = insns[i]
         reason = check_insn(insn)
         if reason:
@@ -305,7 +310,6 @@ def validate_program(insns: list[Insn]) -> None:
             if 0 <= target < len(insns):
                 raise DecodeError(i, f"{what} into the middle of lddw at {target}")
             raise DecodeError(i, f"{what} out of range: target {target}, program has {len(insns)} instructions")
-        i += insn.slots
 
 
 def _zero(insn: Insn, *fields: str) -> str | None:
