@@ -10,7 +10,7 @@ checks that all three give the same r0 (the kernel reports it as a u32), and pri
 ns/run, JIT/kernel and interp/JIT ratios with their geometric means, and the compile
 time of a 1,000-instruction program. Not a test: numbers are noisy on a busy machine.
 
-    python bench/jit_compute.py [--repeat N] [--programs checksum,sieve,…]
+    python bench/jit_compute.py [--repeat N] [--rounds N] [--programs checksum,sieve,…] [--verify]
 """
 from __future__ import annotations
 
