@@ -12,7 +12,7 @@ from bpftime.asm import assemble
 from bpftime.conformance_file import load_conformance
 from bpftime.disasm import disassemble, format_insn
 from bpftime.isa import (
-    OPCODE_LDDW, AtomicOp, Insn, Pseudo, check_insn, decode, encode, validate_program,
+    OPCODE_LDDW, AtomicOp, Insn, Pseudo, check_insn, decode, encode, insn_starts, validate_program,
 )
 from conftest import CONFORMANCE
 
@@ -41,10 +41,7 @@ def programs(draw) -> list[Insn]:
         if check_insn(insn) is None:
             body.append(insn)
     body.append(Insn(0x95))
-    starts, i = [], 0
-    while i < len(body):
-        starts.append(i)
-        i += body[i].slots
+    starts = insn_starts(body)
     fixed = []
     for pc, insn in enumerate(body):
         if insn.jump_target(pc) is not None:
