@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 
 from bpftime.errors import RuntimeFault
 from bpftime.isa import (
-    OPCODE_CALLX, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo, check_insn,
+    MAX_TAIL_CALLS, OPCODE_CALLX, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo, check_insn,
 )
 from bpftime.kernel_abi import helper_id, helper_name
-from bpftime.isa import MAX_TAIL_CALLS
 from bpftime.vm.memory import CODECS
 from bpftime.vm.ops import M32, M64, alu_op, byte_swap, condition, sign_extend
 
