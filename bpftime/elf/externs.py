@@ -5,9 +5,7 @@ from __future__ import annotations
 from bpftime.btf import Btf, Kind
 from bpftime.elf.model import Extern
 from bpftime.elf.reader import SHN_UNDEF, ElfImage
-
-_OPCODE_CALL = 0x85
-_OPCODE_LDDW = 0x18
+from bpftime.isa import OPCODE_CALL, OPCODE_LDDW
 
 
 def collect_externs(image: ElfImage, btf: Btf | None) -> list[Extern]:
@@ -54,8 +52,8 @@ def _usage(image: ElfImage) -> dict[int, str]:
             continue
         for r in relocs:
             opcode = sec.data[r.offset] if r.offset < len(sec.data) else None
-            if opcode == _OPCODE_CALL:
+            if opcode == OPCODE_CALL:
                 out.setdefault(r.symbol, "func")
-            elif opcode == _OPCODE_LDDW:
+            elif opcode == OPCODE_LDDW:
                 out.setdefault(r.symbol, "var")
     return out

@@ -12,7 +12,7 @@ from bpftime.elf.model import (RELOC_CALL, RELOC_EXTERN_VAR, RELOC_FUNC, RELOC_K
                                RELOC_MAP_VALUE, Extern, FuncInfo, Program, Reloc)
 from bpftime.elf.reader import SHN_UNDEF, ElfImage, ElfReloc, Section
 from bpftime.errors import DecodeError
-from bpftime.isa import CallKind, Insn, Pseudo, decode, s32, validate_program
+from bpftime.isa import OPCODE_CALL, CallKind, Insn, Pseudo, decode, s32, validate_program
 
 R_BPF_64_64 = 1
 R_BPF_64_32 = 10
@@ -135,7 +135,7 @@ class Linker:
         sym = self.image.symbols[r.symbol]
         name = self.image.label(sym)
         if r.type == R_BPF_64_32:
-            if insn.opcode != 0x85:
+            if insn.opcode != OPCODE_CALL:
                 raise self.image.error(where, f"R_BPF_64_32 relocation against '{name}' is not on a call")
             if sym.shndx == SHN_UNDEF:
                 idx = self._extern(name, "func", where)
