@@ -55,7 +55,6 @@ class Mem:
     writable: bool = False
     write_ranges: tuple[tuple[int, int], ...] = ()   # (offset, size) writable fields
     ringbuf: bool = False      # a ringbuf record: submit or discard it exactly once
-    initialized: bool = True   # reads need no prior write
 
     def may_write(self, lo: int, hi: int) -> bool:
         if self.writable:
