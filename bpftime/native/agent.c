@@ -11,7 +11,7 @@
 
 __attribute__((constructor)) static void agent_start(void)
 {
-    const char *name = getenv("BPFTIME_SESSION");
+    const char *name = getenv(BPFTIME_SESSION_ENV);
     if (!name || !*name)
         return;
     int err = 0;
