@@ -42,16 +42,16 @@ def _class(node: Node, names: Names) -> ClassSpec:
     names.add(name, f["name"])
     what = f"class '{name}'"
     entry = spec_name(f["entry"], f"{what} entry") if "entry" in f else None
-    allow = tuple(_grant(n) for n in f["allow"].items(f"{what} allow")) if "allow" in f else ()
+    allow = tuple(_grant(n) for n in f.items("allow", f"{what} allow"))
     helpers = []
-    for n in (f["helpers"].items(f"{what} helpers") if "helpers" in f else []):
+    for n in f.items("helpers", f"{what} helpers"):
         hname = n.name(f"{what} helper")
         try:
             helpers.append((hname, helper_id(hname), n.where))
         except KeyError:
             raise n.error(f"{what}: unknown helper '{hname}' (not a kernel eBPF helper)") from None
     inherits = tuple((n.name(f"{what} inherits"), n.where)
-                     for n in (f["inherits"].items(f"{what} inherits") if "inherits" in f else []))
+                     for n in f.items("inherits", f"{what} inherits"))
     limits = _limits(f["limits"], what) if "limits" in f else Limits()
     return ClassSpec(name, entry, f["entry"].where if "entry" in f else None, allow,
                      tuple(helpers), limits, inherits, node.where)
@@ -77,12 +77,10 @@ def read_deployment(path: Path) -> tuple[DeploymentSpec, Node]:
                        ("eim", "uses"))
     check_version(top)
     classes_names = Names("class")
-    classes = {c.name: c for c in (_class(n, classes_names)
-                                   for n in (top["classes"].items("classes") if "classes" in top else []))}
+    classes = {c.name: c for c in (_class(n, classes_names) for n in top.items("classes", "classes"))}
     ext_names = Names("extension")
     extensions = {e.name: e for e in (_extension(path, n, ext_names)
-                                      for n in (top["extensions"].items("extensions")
-                                                if "extensions" in top else []))}
+                                      for n in top.items("extensions", "extensions"))}
     for ext in extensions.values():
         if ext.class_name not in classes:
             raise ext.where.error(f"extension '{ext.name}': unknown class '{ext.class_name}'"

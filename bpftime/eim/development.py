@@ -7,7 +7,7 @@ from bpftime.eim.constraints import ConstraintError, parse_constraint
 from bpftime.eim.model import DevelopmentSpec, EntrySpec, FunctionSpec, StateSpec
 from bpftime.eim.prototype import Prototype, PrototypeError, parse_prototype
 from bpftime.eim.sections import Names, check_version, read_types, resolve_path, spec_name, symbol_name
-from bpftime.eim.yamlnodes import Fields, Node, compose_file
+from bpftime.eim.yamlnodes import Node, compose_file
 
 MAX_CALL_ARGS = 5     # eBPF passes r1..r5 to a called function
 MAX_ENTRY_ARGS = 6    # rdi, rsi, rdx, rcx, r8, r9 in pt_regs
@@ -56,13 +56,12 @@ def _function(node: Node, names: Names) -> FunctionSpec:
         raise f["prototype"].error(f"{what}: {len(proto.params)} parameters, but an eBPF call "
                                    f"passes at most {MAX_CALL_ARGS}")
     constraints = []
-    if "constraints" in f:
-        for item in f["constraints"].items(f"{what} constraints"):
-            text = _constraint_text(item)
-            try:
-                constraints.append(parse_constraint(text, proto))
-            except ConstraintError as err:
-                raise item.error(f"{what}: constraint {err}") from None
+    for item in f.items("constraints", f"{what} constraints"):
+        text = _constraint_text(item)
+        try:
+            constraints.append(parse_constraint(text, proto))
+        except ConstraintError as err:
+            raise item.error(f"{what}: constraint {err}") from None
     return FunctionSpec(name, symbol_name(f["function"], f"{what} function"), proto,
                         tuple(constraints), node.where)
 
@@ -93,13 +92,9 @@ def read_development(path: Path) -> DevelopmentSpec:
     check_version(top)
     names = Names("capability or entry")
     types = read_types(top["types"]) if "types" in top else {}
-    state = {s.name: s for s in (_state(n, names) for n in _list(top, "state"))}
-    functions = {s.name: s for s in (_function(n, names) for n in _list(top, "functions"))}
-    entries = {s.name: s for s in (_entry(n, names) for n in _list(top, "entries"))}
+    state = {s.name: s for s in (_state(n, names) for n in top.items("state", "state"))}
+    functions = {s.name: s for s in (_function(n, names) for n in top.items("functions", "functions"))}
+    entries = {s.name: s for s in (_entry(n, names) for n in top.items("entries", "entries"))}
     host = resolve_path(path, top["host"], "host") if "host" in top else None
     return DevelopmentSpec(path, host, (top["host"] if "host" in top else root).where,
                            types, state, functions, entries)
-
-
-def _list(top: Fields, key: str) -> list[Node]:
-    return top[key].items(key) if key in top else []

@@ -140,6 +140,10 @@ class Fields:
     def __getitem__(self, name: str) -> Node:
         return self._values[name]
 
+    def items(self, name: str, what: str) -> list[Node]:
+        """The items of the list field `name` (see Node.items); [] when it is absent."""
+        return self._values[name].items(what) if name in self._values else []
+
 
 def compose_file(path: Path) -> Node:
     """Parse a YAML file into a positioned node tree; malformed YAML is a LoadError."""
