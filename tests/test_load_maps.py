@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_load_support import example_object, host
 
-from bpftime.inject.sessions import looks_like_session
+from bpftime.inject.sessions import looks_like_session, named_pid
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,3 +96,8 @@ def test_session_or_map_name():
     assert looks_like_session("/bpftime-12-ab") and looks_like_session("bpftime-1-x")
     assert looks_like_session("1234")
     assert not looks_like_session("hist")
+
+
+def test_named_pid():
+    assert named_pid("/bpftime-1234-ab12") == 1234 and named_pid("bpftime-7-x") == 7
+    assert named_pid("/other") is None

@@ -12,8 +12,9 @@ from bpftime.errors import BpftimeError
 from bpftime.inject import records
 from bpftime.inject.attach_records import AttachRecord, find_record
 from bpftime.inject.records import State
+from bpftime.inject.sessions import named_pid
 from bpftime.runtime import ObjectKind, Session
-from bpftime.runtime.session import PREFIX, is_stale, session_names
+from bpftime.runtime.session import is_stale, session_names
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,7 @@ def describe(session: Session) -> SessionRow:
     if record is not None:
         kind, pid, state = "attach", record.pid, record.state.name.lower()
         # the session is tied to the process it extends; its name tells the command's pid
-        named = session.name.lstrip("/").removeprefix(PREFIX).split("-", 1)[0]
-        creator = int(named) if named.isdigit() else 0
+        creator = named_pid(session.name) or 0
         creator_alive = creator > 0 and Path(f"/proc/{creator}").exists()
     else:
         kind = "load"

@@ -23,8 +23,14 @@ def extended_pid(session: Session) -> int | None:
     return status.pid if status is not None and status.state != State.PENDING else None
 
 
+def named_pid(name: str) -> int | None:
+    """The pid a session's name carries (`/bpftime-PID-…`): of the command that created it."""
+    head = name.lstrip("/").removeprefix(PREFIX).split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
 def _made_or_extended_by(name: str, pid: int) -> bool:
-    if name.lstrip("/").removeprefix(PREFIX).split("-", 1)[0] == str(pid):
+    if named_pid(name) == pid:
         return True
     try:
         session = Session.open(name)
