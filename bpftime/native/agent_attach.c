@@ -115,8 +115,7 @@ static uint32_t remove_hooks(struct attachment *at, char *first_err, size_t len)
 static void retire(void *session)
 {
     struct bpftime_session_header *s = session;
-    uint64_t page = bpftime_page_size();
-    uint64_t used = (__atomic_load_n(&s->alloc_next, __ATOMIC_ACQUIRE) + page - 1) & ~(page - 1);
+    uint64_t used = bpftime_page_round(__atomic_load_n(&s->alloc_next, __ATOMIC_ACQUIRE));
     if (used < s->size && munmap((char *)session + used, s->size - used) != 0)
         fprintf(stderr, "bpftime agent: cannot unmap a retired session's tail: %s\n",
                 strerror(errno));

@@ -25,6 +25,13 @@ static inline uint64_t bpftime_page_size(void)
     return page > 0 ? (uint64_t)page : 4096;
 }
 
+/* `n` rounded up to a whole number of pages. */
+static inline uint64_t bpftime_page_round(uint64_t n)
+{
+    uint64_t page = bpftime_page_size();
+    return (n + page - 1) & ~(page - 1);
+}
+
 static inline uint64_t bpftime_align8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }
 
 /* A u64 that may alias any other type (word-wise copies of arbitrary data). */

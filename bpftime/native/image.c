@@ -6,12 +6,6 @@
 
 #include "runtime.h"
 
-static size_t page_round(size_t len)
-{
-    size_t page = (size_t)bpftime_page_size();
-    return (len + page - 1) & ~(page - 1);
-}
-
 /* Maps `code` read-write, writes `n_slots` 8-byte link slots at `slots_offset`, then
  * makes it read+execute. Returns the base, or NULL with errno set. */
 BPFTIME_API void *bpftime_image_map(const uint8_t *code, size_t len, size_t slots_offset,
@@ -22,7 +16,7 @@ BPFTIME_API void *bpftime_image_map(const uint8_t *code, size_t len, size_t slot
         errno = EINVAL;
         return NULL;
     }
-    size_t size = page_round(len);
+    size_t size = bpftime_page_round(len);
     void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)
         return NULL;
@@ -42,7 +36,7 @@ BPFTIME_API int bpftime_image_unmap(void *base, size_t len)
 {
     if (!base || len == 0)
         return -EINVAL;
-    if (munmap(base, page_round(len)) != 0)
+    if (munmap(base, bpftime_page_round(len)) != 0)
         return -errno;
     return 0;
 }

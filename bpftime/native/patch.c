@@ -173,12 +173,6 @@ static int link_code(const struct plan *p, uint64_t entry, uint64_t at, uint64_t
 
 /* ---- trampoline memory ------------------------------------------------------- */
 
-static size_t page_size(void)
-{
-    long ps = sysconf(_SC_PAGESIZE);
-    return ps > 0 ? (size_t)ps : 4096;
-}
-
 /* Map `len` bytes within REACH of `entry`, trying hints below it first. */
 static uint8_t *map_near(uint64_t entry, size_t len)
 {
@@ -204,7 +198,7 @@ static uint8_t *map_near(uint64_t entry, size_t len)
 /* A retired region of this entry whose code, relocated for it, equals the plan's. */
 static struct region *take_retired(const struct plan *p, uint64_t entry, uint8_t *scratch)
 {
-    size_t page = page_size();
+    size_t page = bpftime_page_size();
     for (struct region **link = &retired; *link; link = &(*link)->next) {
         struct region *r = *link;
         if (r->entry != entry || r->code_len != p->hdr->code_len)
@@ -221,7 +215,7 @@ static struct region *take_retired(const struct plan *p, uint64_t entry, uint8_t
 
 static struct region *make_region(const struct plan *p, uint64_t entry, char *err, size_t err_len)
 {
-    size_t page = page_size();
+    size_t page = bpftime_page_size();
     uint8_t *scratch = malloc(p->hdr->code_len);
     if (!scratch) {
         fail(err, err_len, "entry %#lx: out of memory", (unsigned long)entry);
@@ -232,7 +226,7 @@ static struct region *make_region(const struct plan *p, uint64_t entry, char *er
     if (r)
         return r;
     r = calloc(1, sizeof(*r));
-    size_t len = page + ((p->hdr->code_len + page - 1) & ~(page - 1));
+    size_t len = page + bpftime_page_round(p->hdr->code_len);
     uint8_t *base = r ? map_near(entry, len) : NULL;
     if (!base) {
         fail(err, err_len, "entry %#lx: no free memory within 2 GiB for its trampoline",
@@ -368,7 +362,7 @@ static int page_protection(uint64_t addr)
 static int write_text(uint8_t *at, const uint8_t *bytes, size_t n, int wait, char *err,
                       size_t err_len)
 {
-    size_t page = page_size();
+    size_t page = bpftime_page_size();
     uint64_t lo = (uint64_t)at & ~(page - 1);
     uint64_t hi = ((uint64_t)at + n + page - 1) & ~(page - 1);
     int prot_lo = page_protection(lo), prot_hi = page_protection(hi - 1);
@@ -474,7 +468,7 @@ static int install_locked(struct bpftime_hooks *set, const struct plan *p, uint8
     struct region *r = make_region(p, (uint64_t)entry, err, err_len);
     if (!r)
         return -1;
-    uint64_t code = (uint64_t)(r->base + page_size());
+    uint64_t code = (uint64_t)(r->base + bpftime_page_size());
     /* A reused descriptor may still be read by threads that entered before its last
      * removal: its program pointers are only ever replaced by valid ones, never
      * cleared (a fresh mapping starts zeroed). */

@@ -86,7 +86,7 @@ BPFTIME_API void *bpftime_session_create(const char *name, uint64_t size, int *e
         *err = -EINVAL;
         return NULL;
     }
-    size = round_up(size, bpftime_page_size());
+    size = bpftime_page_round(size);
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         *err = -errno;
