@@ -102,3 +102,18 @@ char LICENSE[] SEC("license") = "GPL";
     with pytest.raises(LoadError, match="extern 'checksum' is declared as a variable but class "
                                         "'rewriter' grants it as function 'checksum'"):
         check_externs(policy, obj)
+
+
+def test_pointee_modifier_loop_is_an_error_not_a_hang():
+    """A damaged BTF whose pointee is a typedef loop: LoadError, as Btf.resolve gives it."""
+    from bpftime.btf import Kind, parse_btf
+    from bpftime.eim.externs import btf_type_matches
+    from bpftime.policy import ValueKind, ValueType
+    from test_btf import Builder
+
+    b = Builder()
+    b.add(Kind.TYPEDEF, "a", 2)
+    b.add(Kind.TYPEDEF, "b", 1)
+    ptr = b.add(Kind.PTR, "", 1)
+    with pytest.raises(LoadError, match="loops"):
+        btf_type_matches(parse_btf(b.bytes()), ptr, ValueType(ValueKind.PTR, type_name="request"))

@@ -26,6 +26,7 @@ def _pointee_matches(btf: "Btf", type_id: int, spec: ValueType) -> bool:
     from bpftime.btf import Kind
     from bpftime.btf.types import MODIFIERS
 
+    btf.resolve(type_id)  # a modifier loop is a LoadError there, not an endless walk here
     target = btf.type(type_id)
     names = set()
     while target.kind in MODIFIERS:
