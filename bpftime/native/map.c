@@ -22,9 +22,8 @@ static int is_pow2(uint64_t n) { return n && !(n & (n - 1)); }
 
 /* Why the runtime cannot create this map, or NULL if it can. */
 BPFTIME_API const char *bpftime_map_check(uint32_t type, uint32_t key_size, uint32_t value_size,
-                                          uint32_t max_entries, uint32_t flags)
+                                          uint32_t max_entries)
 {
-    (void)flags;
     if (max_entries == 0 && type != MAP_PERF_EVENT_ARRAY)
         return "max_entries is 0";
     switch (type) {
@@ -125,7 +124,7 @@ static struct bpftime_map *map_new(struct bpftime_session_header *s, uint32_t ki
                                    uint32_t type, uint32_t key_size, uint32_t value_size,
                                    uint32_t max_entries, uint32_t flags, uint64_t extra, int *err)
 {
-    if (bpftime_map_check(type, key_size, value_size, max_entries, flags)) {
+    if (bpftime_map_check(type, key_size, value_size, max_entries)) {
         *err = -EINVAL;
         return NULL;
     }

@@ -31,7 +31,7 @@ BPFTIME_API void *bpftime_session_trace_ring(void *session, uint32_t data_size, 
 
 /* Maps (map.c, ring.c): a map is its handle, the address of its header (map.h). */
 BPFTIME_API const char *bpftime_map_check(uint32_t type, uint32_t key_size, uint32_t value_size,
-                                          uint32_t max_entries, uint32_t flags);
+                                          uint32_t max_entries);
 BPFTIME_API void *bpftime_map_create(void *session, const char *name, uint32_t type,
                                      uint32_t key_size, uint32_t value_size, uint32_t max_entries,
                                      uint32_t flags, uint64_t map_extra, int *err);

@@ -36,7 +36,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "bpftime_session_object": (ctypes.c_int, [vp, u32, c_u32_p, c_u64_p, c_u64_p, ctypes.c_char_p]),
     "bpftime_session_remove_object": (ctypes.c_int, [vp, u64]),
     "bpftime_session_trace_ring": (vp, [vp, u32, c_int_p]),
-    "bpftime_map_check": (ctypes.c_char_p, [u32, u32, u32, u32, u32]),
+    "bpftime_map_check": (ctypes.c_char_p, [u32, u32, u32, u32]),
     "bpftime_map_create": (vp, [vp, ctypes.c_char_p, u32, u32, u32, u32, u32, u64, c_int_p]),
     "bpftime_map_lookup": (ctypes.c_int, [vp, vp, vp]),
     "bpftime_map_update": (ctypes.c_int, [vp, vp, vp, u64]),

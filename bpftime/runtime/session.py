@@ -173,7 +173,7 @@ class Session:
         fields = (key_size, value_size, max_entries, flags)
         if any(not 0 <= v < 1 << 32 for v in fields) or not name or len(name.encode()) >= NAME_LEN:
             raise LoadError(f"{where}: invalid name, size, max_entries or flags")
-        reason = lib.bpftime_map_check(int(type), key_size, value_size, max_entries, flags)
+        reason = lib.bpftime_map_check(int(type), key_size, value_size, max_entries)
         if reason:
             raise LoadError(f"{where}: {reason.decode()}")
         err = ctypes.c_int()
