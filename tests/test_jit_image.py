@@ -150,6 +150,40 @@ def test_tail_calls_stop_after_the_kernels_limit(native) -> None:
             assert prog(ctypes.addressof(counter), 8) == 1 + MAX_TAIL_CALLS
 
 
+def test_a_tail_call_through_callx_gets_the_tail_call_frame(native) -> None:
+    """`call %reg` holding bpf_tail_call's id is a tail call like `call bpf_tail_call`:
+    the program needs the frame slots of the tail-call count."""
+    session, _ = native
+    progs = session.create_map("progs_x", MapType.PROG_ARRAY, 4, 8, 1)
+    target = load("mov %r0, 40\nexit", native)
+    caller = load(f"""
+        lddw %r2, map_idx(0)
+        mov %r3, 0
+        mov %r5, {helper_id('tail_call')}
+        call %r5
+        mov %r0, 7
+        exit""", native, [progs.handle])
+    with target, caller:
+        assert caller(0, 0) == 7
+        progs.update(bytes(4), target.entry.to_bytes(8, "little"))
+        assert caller(0, 0) == 40
+    again = load(f"""
+        ldxdw %r0, [%r1]
+        add %r0, 1
+        stxdw [%r1], %r0
+        lddw %r2, map_idx(1)
+        mov %r3, 0
+        mov %r5, {helper_id('tail_call')}
+        call %r5
+        mov %r0, 0
+        exit""", native, [progs.handle, session.create_map("self_x", MapType.PROG_ARRAY, 4, 8, 1).handle])
+    with again:
+        session.map("self_x").update(bytes(4), again.entry.to_bytes(8, "little"))
+        counter = ctypes.c_uint64(0)
+        again(ctypes.addressof(counter), 8)
+        assert counter.value == 1 + MAX_TAIL_CALLS
+
+
 def test_xdp_context_loads_become_pointer_loads(native) -> None:
     insns = rewrite_xdp_context(assemble("""
         mov %r6, %r1

@@ -50,6 +50,7 @@ CNT = -STACK_SIZE - 8    # this invocation's tail-call count (entry function)
 PTR = -STACK_SIZE - 16   # address of the count this function increments
 SAVE = -STACK_SIZE - 24  # ctx kept across the tail-call lookup
 LOOP_ALIGN = 32  # loop heads start a 32-byte block: measured 2x on string_scan (AMD EPYC)
+TAIL_CALL_SIZE = 128  # max_size of a tail call (`call bpf_tail_call` or a callx of its id)
 COUNT_SIZE = 14  # mov r11, [rip+disp32] (7) + add qword [r11], imm32 (7)
 
 ALU_RR = {Alu.ADD: x86.OP_ADD, Alu.SUB: x86.OP_SUB, Alu.OR: x86.OP_OR,
@@ -175,8 +176,6 @@ def analyse(insns: list[Insn], count_instructions: bool = False) -> Analysis:
     for i, fn in enumerate(functions):
         owner[fn.start:fn.end] = [i] * (fn.end - fn.start)
         fn.callback = fn.start in callbacks
-    tail_calls = any(i.opcode == Cls.JMP | Jmp.CALL and i.src == CallKind.HELPER
-                     and i.imm == HELPER_TAIL_CALL for i in insns)
     jump_targets: set[int] = set()
     loop_heads: set[int] = set()
     for fn in functions:
@@ -205,8 +204,14 @@ def analyse(insns: list[Insn], count_instructions: bool = False) -> Analysis:
         if not (final.is_exit or final.opcode in (Cls.JMP | Jmp.JA, Cls.JMP32 | Jmp.JA)):
             where = "the program" if fn.end == len(insns) else f"the function starting at {fn.start}"
             raise CompileError(last, f"execution falls off the end of {where}")
+        fn.saved = [CALLEE_SAVED[r] for r in sorted(written) if r in CALLEE_SAVED]
+    constants = _callx_constants(insns, starts, jump_targets)
+    tail_calls = HELPER_TAIL_CALL in constants.values() or any(
+        i.opcode == Cls.JMP | Jmp.CALL and i.src == CallKind.HELPER and i.imm == HELPER_TAIL_CALL for i in insns)
+    for fn in functions:
         fn.frame |= tail_calls
-        fn.saved = ([x86.RBP] if fn.frame else []) + [CALLEE_SAVED[r] for r in sorted(written) if r in CALLEE_SAVED]
+        if fn.frame:
+            fn.saved.insert(0, x86.RBP)
         misalign = (8 + 8 * len(fn.saved)) % 16  # rsp mod 16 after the pushes
         if fn.frame:
             extra = 24 if tail_calls else 0
@@ -217,10 +222,12 @@ def analyse(insns: list[Insn], count_instructions: bool = False) -> Analysis:
     bound = [0]
     for pc, insn in enumerate(insns):
         size = max_size(insn) if starts[pc] else 0
+        if constants.get(pc) == HELPER_TAIL_CALL:  # callx of bpf_tail_call
+            size = TAIL_CALL_SIZE
         if pc in blocks:
             size += COUNT_SIZE
         bound.append(bound[-1] + _padding(pc, loop_heads) + size)
-    return Analysis(functions, owner, starts, _callx_constants(insns, starts, jump_targets), tail_calls,
+    return Analysis(functions, owner, starts, constants, tail_calls,
                     jump_targets, loop_heads, bound, blocks)
 
 
@@ -239,7 +246,7 @@ def max_size(insn: Insn) -> int:
         return 48
     if cls in (Cls.JMP, Cls.JMP32):
         if insn.is_call:
-            return 128 if insn.imm == HELPER_TAIL_CALL and insn.src == CallKind.HELPER else 16
+            return TAIL_CALL_SIZE if insn.imm == HELPER_TAIL_CALL and insn.src == CallKind.HELPER else 16
         return 32 if insn.is_exit else 14
     return 14 if cls == Cls.ST else 11
 
