@@ -128,7 +128,7 @@ def attach_prepared(target: Target, prepared: Prepared, timeout: float = AGENT_T
         if stop is not None and stop.received is not None:
             raise AttachError(f"{signal.Signals(stop.received).name} before attaching to process "
                               f"{target.pid}: nothing was patched")
-        inject(target, library_path(), ATTACH_ENTRY, f"{live.session.name} {library_path()}")
+        _call_agent(target, ATTACH_ENTRY, live.session)
         try:
             _wait(target, lambda: att.record().state != AttachState.PENDING, "the attach", timeout)
         except AttachError:
@@ -145,12 +145,18 @@ def attach_prepared(target: Target, prepared: Prepared, timeout: float = AGENT_T
         raise
 
 
+def _call_agent(target: Target, entrypoint: str, session: Session) -> None:
+    """Inject the agent into `target` (once) and start `entrypoint` there on `session`."""
+    library = library_path()
+    inject(target, library, entrypoint, f"{session.name} {library}")
+
+
 def _give_up(target: Target, session: Session, offset: int) -> None:
     """An agent that did not report in time: mark the record so that it will not
     install, and take out what it may have installed meanwhile."""
     given_up = "given up by the attach command"
     abandon(session, offset, given_up)
-    inject(target, library_path(), DETACH_ENTRY, f"{session.name} {library_path()}")
+    _call_agent(target, DETACH_ENTRY, session)
     def settled() -> bool:   # the detach ran (an install racing the mark is undone by it)
         record = AttachRecord.read(session, offset)
         return record.message != given_up and record.state != AttachState.ATTACHED
@@ -174,7 +180,7 @@ def detach_session(target: Target, session: Session, offset: int,
                    timeout: float = AGENT_TIMEOUT) -> AttachRecord:
     """Ask the agent in `target` to take `session`'s hooks out; its report. A
     process that exits meanwhile has nothing left to restore."""
-    inject(target, library_path(), DETACH_ENTRY, f"{session.name} {library_path()}")
+    _call_agent(target, DETACH_ENTRY, session)
 
     def reported() -> bool:
         return AttachRecord.read(session, offset).state != AttachState.ATTACHED
