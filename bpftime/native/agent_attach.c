@@ -15,10 +15,8 @@
 #include "agent_attach.h"
 #include "agent_load.h"
 #include "hook.h"
+#include "runtime.h"
 #include "session.h"
-
-BPFTIME_API int64_t bpftime_session_find_object(const void *base, uint32_t kind, const char *name);
-BPFTIME_API int bpftime_session_close(void *base);
 
 _Static_assert(sizeof(struct bpftime_attach) == 296, "attach record layout");
 

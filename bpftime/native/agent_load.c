@@ -12,15 +12,8 @@
 #include "agent_load.h"
 #include "hook.h"
 #include "map.h"
+#include "runtime.h"
 #include "session.h"
-
-/* Exported by the runtime (session.c, image.c, helper_table.c). */
-BPFTIME_API int64_t bpftime_session_find_object(const void *base, uint32_t kind, const char *name);
-BPFTIME_API int bpftime_map_update(void *map, const void *key, const void *value, uint64_t flags);
-BPFTIME_API void *bpftime_helper_address(int id);
-BPFTIME_API void *bpftime_image_map(const uint8_t *code, size_t len, size_t slots_offset,
-                                    const uint64_t *slot_values, size_t n_slots);
-BPFTIME_API int bpftime_image_unmap(void *base, size_t len);
 
 /* The Python side (bpftime/inject/records.py) packs these sizes. */
 _Static_assert(sizeof(struct bpftime_load_status) == 280, "load status layout");
