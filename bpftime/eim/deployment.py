@@ -5,12 +5,11 @@ import re
 from pathlib import Path
 
 from bpftime.eim.model import ClassSpec, DeploymentSpec, ExtensionSpec, Grant, Limits
-from bpftime.eim.sections import Names, check_version, resolve_path, size_value, spec_name
+from bpftime.eim.sections import KEYWORDS, NAME, Names, check_version, resolve_path, size_value, spec_name
 from bpftime.eim.yamlnodes import Node, compose_file
 from bpftime.kernel_abi import helper_id
 
 _ARG_GRANT = re.compile(r"^(read|write)\s*\(\s*([A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*)\s*\)$")
-_CAPABILITY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 def _grant(node: Node) -> Grant:
@@ -19,7 +18,7 @@ def _grant(node: Node) -> Grant:
         return Grant(text, text, node.where)
     if m := _ARG_GRANT.match(text):
         return Grant(m.group(1), re.sub(r"\s+", "", m.group(2)), node.where)
-    if _CAPABILITY.match(text) and text not in ("read", "write"):
+    if NAME.match(text) and text not in KEYWORDS:  # return and io are taken above
         return Grant("capability", text, node.where)
     raise node.error(f"allow: '{text}' does not parse (expected a capability name, "
                      "read(arg), write(arg), write(arg.field), return or io)")

@@ -10,7 +10,7 @@ from bpftime.eim.yamlnodes import Fields, Node, Where
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*$")
 _UNITS = {None: 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 KEYWORDS = frozenset({"return", "io", "read", "write"})
 
 
@@ -24,7 +24,7 @@ def check_version(root: Fields) -> None:
 def spec_name(node: Node, what: str) -> str:
     """A capability, entry, class or extension name: an identifier, not a keyword."""
     name = node.name(what)
-    if not _NAME.match(name):
+    if not NAME.match(name):
         raise node.error(f"{what}: '{name}' is not a valid name (letters, digits, _ . -)")
     if name in KEYWORDS:
         raise node.error(f"{what}: '{name}' is reserved")
