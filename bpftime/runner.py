@@ -104,7 +104,7 @@ class InterpExecutor:
                 return func_address(start)
             self.maps.fill_prog_arrays(runnable, verify, enter)
         bindings.helpers = with_bpf_loop({**self._native_helpers(runnable, insns), **runnable.helpers})
-        self.xdp = is_xdp(runnable)
+        self.context = self._xdp_context if is_xdp(runnable) else None
         self.machine = Machine(insns, bindings)
 
     def _native_helpers(self, runnable: Runnable, insns: list[Insn]) -> dict[int, "Helper"]:
@@ -121,9 +121,7 @@ class InterpExecutor:
         return native_helpers(ids, helper_address, infos)
 
     def __call__(self, data: bytes | None) -> tuple[int, int | None]:
-        if self.xdp:
-            return self.machine.run(data, context=self._xdp_context), self.machine.executed
-        return self.machine.run(data), self.machine.executed
+        return self.machine.run(data, context=self.context), self.machine.executed
 
     def _xdp_context(self, mem: "Memory", data: int, size: int) -> int:
         """r1 of an XDP program: a read-only context bounding the input packet."""
@@ -147,7 +145,6 @@ def _engine_insns(runnable: Runnable) -> list[Insn]:
 
     if not is_xdp(runnable):
         return list(runnable.insns)
-
     return rewrite_xdp_context(runnable.insns)
 
 
