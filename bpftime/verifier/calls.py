@@ -11,8 +11,8 @@ from bpftime.kernel_abi import MapType, helper_id, helper_name
 from bpftime.verifier.diag import Refusal
 from bpftime.policy import HostFunction, ValueKind
 from bpftime.verifier.scalar import Scalar, U64
-from bpftime.verifier.state import (EMPTY_SLOT, NOT_INIT, NULLABLE, Frame, Kind, Mem, Reg, Slot,
-                                    State, ZERO, fmt_reg, scalar)
+from bpftime.verifier.state import (NOT_INIT, NULLABLE, Frame, Kind, Mem, Reg, Slot, State, ZERO,
+                                    fmt_reg, scalar, stack_byte)
 
 if TYPE_CHECKING:
     from bpftime.verifier.checker import Walker
@@ -315,14 +315,13 @@ def mem_arg(w: "Walker", st: State, regno: int, r: Reg, size: int, write: bool, 
         w.stack_depth[fr.subprog] = max(w.stack_depth.get(fr.subprog, 0), -lo)
         if r.val.is_const:
             for b in range(lo, hi):
-                k = (-b - 1) // 8
-                slot = fr.stack.get(k, EMPTY_SLOT)
-                fr.stack[k] = Slot(slot.init | 1 << (b + 8 * (k + 1)))
+                k, slot, bit = stack_byte(fr.stack, b)
+                fr.stack[k] = Slot(slot.init | 1 << bit)
         else:
             for b in range(lo, hi):
-                k = (-b - 1) // 8
-                if k in fr.stack and fr.stack[k].spill is not None:
-                    fr.stack[k] = Slot(fr.stack[k].init)
+                k, slot, _ = stack_byte(fr.stack, b)
+                if slot.spill is not None:
+                    fr.stack[k] = Slot(slot.init)
         return
     # one access per 8 bytes is enough to check bounds and initialization
     step = 8 if r.kind == Kind.STACK else size

@@ -19,9 +19,9 @@ from bpftime.verifier.liveness import live_registers, relevant_registers
 from bpftime.policy import ContextKind, Policy
 from bpftime.verifier.scalar import (EQ, NE, SLE, SLT, ULE, ULT, EmptyScalar, Scalar, U32,
                                      UNKNOWN_SCALAR, alu, refine, relation, signed)
-from bpftime.verifier.state import (EMPTY_SLOT, NOT_INIT, NULLABLE, Frame, Kind, Mem, Reg,
+from bpftime.verifier.state import (NOT_INIT, NULLABLE, Frame, Kind, Mem, Reg,
                                     Slot, State, ZERO, checked_registers, const, fmt_reg, fmt_state,
-                                    mismatch, register_differs, scalar, subsumes)
+                                    mismatch, register_differs, scalar, stack_byte, subsumes)
 
 BPF_F_RDONLY_PROG = 1 << 7
 MAX_VAR_OFF = 1 << 29
@@ -45,12 +45,6 @@ class Checkpoint:
         """No longer compared with: keep only the path bookkeeping (an unbounded loop
         leaves a chain of a million checkpoints; their states would fill memory)."""
         self.state, self.key = None, ()
-
-
-def stack_byte(stack: dict[int, Slot], a: int) -> tuple[int, Slot, int]:
-    """Stack byte fp+a: the index of its 8-byte slot, that slot, the byte within it."""
-    k = (-a - 1) // 8
-    return k, stack.get(k, EMPTY_SLOT), a + 8 * (k + 1)
 
 
 def loaded_scalar(size: int, sign: bool) -> Scalar:

@@ -112,6 +112,12 @@ class Slot:
 EMPTY_SLOT = Slot()
 
 
+def stack_byte(stack: dict[int, Slot], a: int) -> tuple[int, Slot, int]:
+    """Stack byte fp+a: the index of its 8-byte slot, that slot, the byte within it."""
+    k = (-a - 1) // 8
+    return k, stack.get(k, EMPTY_SLOT), a + 8 * (k + 1)
+
+
 @dataclass
 class Frame:
     regs: list[Reg]
