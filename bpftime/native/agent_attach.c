@@ -42,14 +42,6 @@ static struct attachment *registry;
 static void registry_fork_child(void) { (void)pthread_mutex_init(&registry_lock, NULL); }
 static void register_atfork(void) { (void)pthread_atfork(NULL, NULL, registry_fork_child); }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0; /* only a duration that is reported comes out wrong */
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void report(struct bpftime_attach *a, int32_t state, const char *fmt, ...)
 {
     va_list ap;
@@ -176,12 +168,12 @@ static void detach_locked(const char *name)
         return;
     }
     *link = at->next;
-    uint64_t started = now_ns();
+    uint64_t started = bpftime_clock_ns(CLOCK_MONOTONIC);
     char first_err[200] = "";
     uint32_t hooks = at->loader.load->status.hooks;
     uint32_t removed = remove_hooks(at, first_err, sizeof first_err);
     at->attach->removed = removed;
-    at->attach->detach_ns = now_ns() - started;
+    at->attach->detach_ns = bpftime_clock_ns(CLOCK_MONOTONIC) - started;
     if (removed == hooks)
         report(at->attach, BPFTIME_ATTACH_DETACHED, "%u hooks removed", removed);
     else

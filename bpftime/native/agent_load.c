@@ -34,14 +34,6 @@ static int64_t main_program_bias(void)
     return bpftime_module_bias(path);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void report(struct bpftime_load *load, int32_t state, const char *fmt, ...)
 {
     va_list ap;
@@ -309,7 +301,7 @@ static int install(struct bpftime_loader *l)
 int bpftime_load_install(struct bpftime_loader *l, void *session, uint64_t *hits,
                          uint32_t n_hits)
 {
-    uint64_t started = now_ns();
+    uint64_t started = bpftime_clock_ns(CLOCK_MONOTONIC);
     *l = (struct bpftime_loader){.session = session, .host_bias = main_program_bias(),
                                  .hits = hits, .n_hits = n_hits};
     int64_t off = bpftime_session_find_object(session, BPFTIME_OBJ_BLOB, BPFTIME_LOAD_OBJECT);
@@ -327,11 +319,11 @@ int bpftime_load_install(struct bpftime_loader *l, void *session, uint64_t *hits
     }
     if (install(l) != 0) {
         abandon(l);
-        l->load->status.startup_ns = now_ns() - started;
+        l->load->status.startup_ns = bpftime_clock_ns(CLOCK_MONOTONIC) - started;
         __atomic_store_n(&l->load->status.state, BPFTIME_LOAD_FAILED, __ATOMIC_RELEASE);
         return -1;
     }
-    l->load->status.startup_ns = now_ns() - started;
+    l->load->status.startup_ns = bpftime_clock_ns(CLOCK_MONOTONIC) - started;
     report(l->load, BPFTIME_LOAD_INSTALLED, "%u images mapped, %u hooks applied", l->n_mapped,
            l->load->status.hooks);
     return 0;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BPFTIME_API __attribute__((visibility("default")))
@@ -23,6 +24,15 @@ static inline uint64_t bpftime_page_size(void)
 {
     long page = sysconf(_SC_PAGESIZE);
     return page > 0 ? (uint64_t)page : 4096;
+}
+
+/* `clock` in nanoseconds, 0 if it cannot be read. */
+static inline uint64_t bpftime_clock_ns(clockid_t clock)
+{
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* `n` rounded up to a whole number of pages. */

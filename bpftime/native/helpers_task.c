@@ -17,17 +17,9 @@
 #define SNPRINTF_MAX_ARGS 12
 #define LOOP_MAX (1u << 23)
 
-static uint64_t clock_ns(clockid_t clock)
-{
-    struct timespec ts;
-    if (clock_gettime(clock, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-HELPER(ktime_get_ns) { return clock_ns(CLOCK_MONOTONIC); }
-HELPER(ktime_get_boot_ns) { return clock_ns(CLOCK_BOOTTIME); }
-HELPER(ktime_get_coarse_ns) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
+HELPER(ktime_get_ns) { return bpftime_clock_ns(CLOCK_MONOTONIC); }
+HELPER(ktime_get_boot_ns) { return bpftime_clock_ns(CLOCK_BOOTTIME); }
+HELPER(ktime_get_coarse_ns) { return bpftime_clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 HELPER(get_current_pid_tgid)
 {
@@ -64,7 +56,7 @@ HELPER(get_prandom_u32)
     struct bpftime_invocation *inv = bpftime_invocation_current();
     uint64_t x = inv->prandom_state;
     if (!x)
-        x = (clock_ns(CLOCK_MONOTONIC) ^ ((uint64_t)bpftime_self_tid() << 32)) | 1;
+        x = (bpftime_clock_ns(CLOCK_MONOTONIC) ^ ((uint64_t)bpftime_self_tid() << 32)) | 1;
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;

@@ -9,6 +9,7 @@
  * system calls see no EINTR. */
 #define _GNU_SOURCE
 #include "hook_quiesce.h"
+#include "api.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -96,16 +97,6 @@ static enum task_state task_state(int tid, uint64_t lo, uint64_t hi)
     return pc > lo && pc < hi ? TASK_INSIDE : TASK_OUTSIDE;
 }
 
-/* The monotonic clock, or 0 if it cannot be read (the caller then bounds its wait
- * by counting rounds). */
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static void pause_round(void)
 {
     struct timespec ts = {0, ROUND_NS};
@@ -191,9 +182,10 @@ int bpftime_wait_outside(uint64_t lo, uint64_t hi, char *err, size_t err_len)
     probe.lo = lo;
     probe.hi = hi;
     int rc = 1, tid = 0;
-    uint64_t deadline = now_ns() + PATIENCE_NS;
+    uint64_t deadline = bpftime_clock_ns(CLOCK_MONOTONIC) + PATIENCE_NS;
     /* the round count bounds the wait too, should the clock be unreadable */
-    for (uint64_t rounds = 0; rc > 0 && now_ns() < deadline && rounds < PATIENCE_NS / ROUND_NS;
+    for (uint64_t rounds = 0;
+         rc > 0 && bpftime_clock_ns(CLOCK_MONOTONIC) < deadline && rounds < PATIENCE_NS / ROUND_NS;
          rounds++) {
         rc = look(lo, hi, &tid);
         if (rc < 0)
