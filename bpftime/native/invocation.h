@@ -10,9 +10,9 @@
  *   regs           the hit's struct pt_regs (or NULL): get_stack/get_stackid walk the
  *                  host's frames from its ip/bp
  *   override_set / override_value
- *                  set by bpf_override_return; the dispatcher reads them after the
- *                  program ran: when set it returns override_value to the caller
- *                  without running the function, then clears override_set.
+ *                  set by bpf_override_return; the dispatcher clears override_set
+ *                  before the programs run and reads both after: when set it returns
+ *                  override_value to the caller without running the function.
  * The record lives in initial-exec TLS (no allocation, no lazy TLS on first use). */
 #ifndef BPFTIME_INVOCATION_H
 #define BPFTIME_INVOCATION_H
