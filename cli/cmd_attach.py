@@ -38,7 +38,8 @@ def attach(pid: int, target: Path, progs: tuple[str, ...], attach: tuple[str, ..
         att = attach_prepared(proc, prepared, stop=stop)
         try:
             return run_attached(att, prepared.event_type,
-                                AttachOptions(detach_after, dump_maps, stats), stop)
+                                AttachOptions(dump_maps=dump_maps, stats=stats,
+                                              detach_after=detach_after), stop)
         finally:
             try:
                 att.detach()   # nothing to do unless the foreground loop failed

@@ -6,16 +6,16 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable
 
 from bpftime.errors import AttachError
 from bpftime.inject.attach_list import session_running_in
 from bpftime.inject.attach_records import AttachRecord, AttachState, abandon, add_record
 from bpftime.inject.frida_inject import ATTACH_ENTRY, DETACH_ENTRY, Target, check_target, inject
+from bpftime.inject.launch import LaunchOptions
 from bpftime.inject.prepare import LoadRequest, Prepared, prepare
 from bpftime.inject.session_build import LoadSession, build_session
 from bpftime.runtime import Session, library_path
@@ -27,13 +27,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
-class AttachOptions:
+class AttachOptions(LaunchOptions):
+    """`bpftime load`'s options (`stats`: the agent's attach and detach reports) and
+    when to detach by itself."""
+
     detach_after: float | None = None   # seconds; None: until a signal or `bpftime detach`
-    dump_maps: Path | None = None
-    stats: bool = False                  # print the agent's reports to `err`
-    show_maps: bool = True
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
 
 
 def attach_request(pid: int, target: Path, progs: tuple[str, ...] = (), attach: tuple[str, ...] = (),
@@ -218,11 +216,9 @@ def run_attached(att: Attachment, event_type, opts: AttachOptions, stop: StopSig
     """The foreground of `bpftime attach`: print what the extensions send until a
     signal, --detach-after, `bpftime detach` or the end of the process; detach;
     show the maps. 0 once every patched byte is restored (or the process ended)."""
-    from bpftime.inject.launch import EventPump, LaunchOptions, report_maps
+    from bpftime.inject.launch import EventPump, report_maps
 
-    lopts = LaunchOptions(dump_maps=opts.dump_maps, stats=opts.stats, show_maps=opts.show_maps,
-                          out=opts.out, err=opts.err)
-    pump = EventPump(att.live, event_type, lopts)
+    pump = EventPump(att.live, event_type, opts)
     pid = att.target.pid
     opts.err.write(f"bpftime: attached to process {pid} ({att.target.exe.name}): "
                    f"{att.record().message} in {(att.attached - att.started) * 1e3:.0f} ms; "
@@ -259,5 +255,5 @@ def run_attached(att: Attachment, event_type, opts: AttachOptions, stop: StopSig
     for problem in pump.finish():
         opts.err.write(f"bpftime: warning: {problem}\n")
     opts.err.flush()
-    report_maps(att.live, lopts)
+    report_maps(att.live, opts)
     return code

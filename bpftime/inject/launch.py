@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -27,8 +27,8 @@ class LaunchOptions:
     dump_maps: Path | None = None
     stats: bool = False          # print the agent's report to `err`
     show_maps: bool = True       # print the maps to `out` when the host has exited
-    out: TextIO = sys.stdout
-    err: TextIO = sys.stderr
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
 
 
 class EventPump:
