@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from bpftime.isa import (
     FP, MAX_TAIL_CALLS, OPCODE_CALLX, STACK_SIZE, Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode,
-    Pseudo, Src, validate_program,
+    Pseudo, Src, insn_starts, validate_program,
 )
 from bpftime.jit import x86
 from bpftime.jit.errors import CompileError
@@ -123,11 +123,10 @@ def _func_targets(insns: list[Insn]) -> tuple[set[int], set[int]]:
 
 
 def _starts(insns: list[Insn]) -> list[bool]:
+    """Per slot: whether an instruction starts there (see isa.insn_starts)."""
     starts = [False] * len(insns)
-    pc = 0
-    while pc < len(insns):
+    for pc in insn_starts(insns):
         starts[pc] = True
-        pc += insns[pc].slots
     return starts
 
 
