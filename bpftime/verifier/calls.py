@@ -10,7 +10,7 @@ from bpftime.isa import CallKind, FP, Insn, MAX_CALL_FRAMES, STACK_SIZE
 from bpftime.kernel_abi import MapType, helper_id, helper_name
 from bpftime.verifier.diag import Refusal
 from bpftime.policy import HostFunction, ValueKind
-from bpftime.verifier.scalar import Scalar, U64
+from bpftime.verifier.scalar import Scalar, U64, loaded_scalar
 from bpftime.verifier.state import (NOT_INIT, NULLABLE, Frame, Kind, Mem, Reg, Slot, State, ZERO,
                                     fmt_reg, scalar, stack_byte)
 
@@ -481,9 +481,7 @@ def _host_result(w: "Walker", fn: HostFunction, pc: int, sizes: dict[str, Scalar
             mem = Mem(f"result of {fn.symbol}", ret.size)
             return Reg(Kind.MEM_OR_NULL, ZERO, mem=mem, id=w.new_id(), origin=pc)
         return scalar()
-    bits = 8 * ret.size
-    v = Scalar.srange(-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if ret.signed and bits < 64 \
-        else Scalar.urange(0, (1 << bits) - 1) if bits < 64 else Scalar()
+    v = loaded_scalar(min(ret.size, 8), ret.signed)
     for kind, c in post:
         if kind == "relation" and c.args[0] == "ret":
             v = _assume(v, c.op, sizes[c.args[1]] if isinstance(c.args[1], str) and c.args[1] in sizes

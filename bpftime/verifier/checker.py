@@ -18,7 +18,7 @@ from bpftime.verifier.diag import Refusal, Rejected, insn_text
 from bpftime.verifier.liveness import live_registers, relevant_registers
 from bpftime.policy import ContextKind, Policy
 from bpftime.verifier.scalar import (EQ, NE, SLE, SLT, ULE, ULT, EmptyScalar, Scalar, U32,
-                                     UNKNOWN_SCALAR, alu, refine, relation, signed)
+                                     UNKNOWN_SCALAR, alu, loaded_scalar, refine, relation, signed)
 from bpftime.verifier.state import (NOT_INIT, NULLABLE, Frame, Kind, Mem, Reg,
                                     Slot, State, ZERO, checked_registers, const, fmt_reg, fmt_state,
                                     mismatch, register_differs, scalar, stack_byte, subsumes)
@@ -45,15 +45,6 @@ class Checkpoint:
         """No longer compared with: keep only the path bookkeeping (an unbounded loop
         leaves a chain of a million checkpoints; their states would fill memory)."""
         self.state, self.key = None, ()
-
-
-def loaded_scalar(size: int, sign: bool) -> Scalar:
-    if size == 8:
-        return UNKNOWN_SCALAR
-    bits = 8 * size
-    if sign:
-        return Scalar.srange(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
-    return Scalar.urange(0, (1 << bits) - 1)
 
 
 class Walker:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bpftime.policy import ContextKind, Policy
-from bpftime.verifier.scalar import Scalar
+from bpftime.verifier.scalar import Scalar, loaded_scalar
 from bpftime.verifier.state import Kind, Mem, Reg, scalar
 
 # struct pt_regs, 8 bytes per field, in the kernel's order
@@ -62,7 +62,7 @@ class Context:
             granted = self._arg_memory(ARG_OFFSETS.index(off), pc)
             if granted is not None:
                 return granted
-        return scalar(Scalar.urange(0, (1 << (8 * size)) - 1) if size < 8 else Scalar())
+        return scalar(loaded_scalar(size, False))
 
     def _arg_memory(self, index: int, pc: int) -> Reg | None:
         for arg in self.policy.entry_args:

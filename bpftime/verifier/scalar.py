@@ -154,6 +154,16 @@ class EmptyScalar(Exception):
 UNKNOWN_SCALAR = Scalar()
 
 
+def loaded_scalar(size: int, sign: bool) -> Scalar:
+    """Any integer of `size` bytes, sign- or zero-extended to 64 bits."""
+    if size == 8:
+        return UNKNOWN_SCALAR
+    bits = 8 * size
+    if sign:
+        return Scalar.srange(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    return Scalar.urange(0, (1 << bits) - 1)
+
+
 # --- concrete semantics (used when both operands are known) ----------------------
 def _byteswap(v: int, bits: int) -> int:
     return int.from_bytes((v & ((1 << bits) - 1)).to_bytes(bits // 8, "little"), "big")
