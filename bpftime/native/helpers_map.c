@@ -108,8 +108,8 @@ HELPER(perf_event_output)
         return ERR(EINVAL);
     uint64_t index = r3 & 0xffffffffull;
     if (index == BPF_F_CURRENT_CPU)
-        index = bpftime_this_cpu(m->u.perf.nrings);
-    if (index >= m->u.perf.nrings)
+        index = bpftime_this_cpu(m->max_entries);
+    if (index >= m->max_entries)
         return ERR(E2BIG);
     return ring_output(perf_ring(m, (uint32_t)index), PTR(r4), r5) ? ERR(ENOSPC) : 0;
 }

@@ -69,11 +69,6 @@ struct bloom_state {
     uint64_t bit_mask; /* number of bits - 1 */
 };
 
-struct perf_state {
-    uint32_t nrings;
-    uint32_t ring_stride; /* bytes per ring (descriptor + pages + data) */
-};
-
 struct lpm_state {
     uint32_t entry_size;
 };
@@ -95,7 +90,6 @@ struct bpftime_map {
         struct queue_state queue;
         struct stack_trace_state st;
         struct bloom_state bloom;
-        struct perf_state perf;
         struct lpm_state lpm;
         struct bpftime_ring ring;
     } u;

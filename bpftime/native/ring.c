@@ -23,6 +23,9 @@ static char *ring_data(struct bpftime_ring *r) { return bpftime_at(r, r->pages +
 
 uint64_t ring_size(uint64_t data_size) { return 2 * RING_PAGE + 2 * data_size; }
 
+/* Bytes per ring of a perf_event_array: descriptor, pages, data. */
+static uint64_t perf_ring_stride(void) { return PERF_RING_DESC + ring_size(PERF_RING_DATA); }
+
 void ring_init(struct bpftime_ring *r, void *pages, uint64_t data_size)
 {
     r->mask = data_size - 1;
@@ -84,14 +87,13 @@ uint64_t ring_query(struct bpftime_ring *r, uint64_t flags)
 
 uint64_t perf_size(uint32_t nrings)
 {
-    return BPFTIME_MAP_DATA + (uint64_t)nrings * (PERF_RING_DESC + ring_size(PERF_RING_DATA));
+    return BPFTIME_MAP_DATA + (uint64_t)nrings * perf_ring_stride();
 }
 
+/* One ring per entry (max_entries is the CPU count when the object gave 0). */
 void perf_init(struct bpftime_map *m)
 {
-    m->u.perf.nrings = m->max_entries;
-    m->u.perf.ring_stride = PERF_RING_DESC + (uint32_t)ring_size(PERF_RING_DATA);
-    for (uint32_t i = 0; i < m->u.perf.nrings; i++) {
+    for (uint32_t i = 0; i < m->max_entries; i++) {
         struct bpftime_ring *r = perf_ring(m, i);
         ring_init(r, (char *)r + PERF_RING_DESC, PERF_RING_DATA);
     }
@@ -99,14 +101,14 @@ void perf_init(struct bpftime_map *m)
 
 struct bpftime_ring *perf_ring(struct bpftime_map *m, uint32_t index)
 {
-    return (struct bpftime_ring *)((char *)map_data(m) + (uint64_t)index * m->u.perf.ring_stride);
+    return (struct bpftime_ring *)((char *)map_data(m) + (uint64_t)index * perf_ring_stride());
 }
 
 static struct bpftime_ring *ring_of(struct bpftime_map *m, uint32_t index)
 {
     if (m->type == MAP_RINGBUF)
         return &m->u.ring;
-    if (m->type == MAP_PERF_EVENT_ARRAY && index < m->u.perf.nrings)
+    if (m->type == MAP_PERF_EVENT_ARRAY && index < m->max_entries)
         return perf_ring(m, index);
     return NULL;
 }
