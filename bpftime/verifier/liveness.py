@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from bpftime.helper_protos import PROTOS, Arg
-from bpftime.isa import Alu, CallKind, Cls, Insn, Jmp, Mode, Pseudo
+from bpftime.isa import Alu, AtomicOp, CallKind, Cls, Insn, Jmp, Mode, Pseudo
 
 ARGS = 0b111110       # r1..r5
 CALLER_SAVED = 0b111111  # r0..r5
@@ -30,8 +30,8 @@ def _uses_defs(insn: Insn) -> tuple[int, int]:
         return d, 0
     if cls == Cls.STX:
         if insn.mode == Mode.ATOMIC:
-            uses = d | s | (1 if insn.imm == 0xF1 else 0)
-            defs = 1 if insn.imm == 0xF1 else (s if insn.imm & 1 else 0)
+            uses = d | s | (1 if insn.imm == AtomicOp.CMPXCHG else 0)
+            defs = 1 if insn.imm == AtomicOp.CMPXCHG else (s if insn.imm & AtomicOp.FETCH else 0)
             return uses, defs
         return d | s, 0
     if cls == Cls.LD:
@@ -155,7 +155,8 @@ def relevant_registers(insns: list[Insn]) -> list[int]:
         if cls == Cls.ST:
             return out | d
         if cls == Cls.STX:
-            return out | d | s | (1 if insn.mode == Mode.ATOMIC and insn.imm == 0xF1 else 0)
+            cmpxchg = insn.mode == Mode.ATOMIC and insn.imm == AtomicOp.CMPXCHG
+            return out | d | s | (1 if cmpxchg else 0)
         if cls == Cls.LD:
             return out & ~d if insn.is_lddw else out | s
         if insn.op == Jmp.CALL:
