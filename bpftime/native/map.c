@@ -172,9 +172,6 @@ static struct bpftime_map *map_new(struct bpftime_session_header *s, uint32_t ki
     case MAP_STACK_TRACE:
         stack_trace_init(m);
         break;
-    case MAP_LPM_TRIE:
-        m->u.lpm.entry_size = 8 + (uint32_t)bpftime_align8(key_size) + stride;
-        break;
     }
     *err = 0;
     return m;

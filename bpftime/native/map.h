@@ -69,10 +69,6 @@ struct bloom_state {
     uint64_t bit_mask; /* number of bits - 1 */
 };
 
-struct lpm_state {
-    uint32_t entry_size;
-};
-
 struct bpftime_map {
     uint32_t type;
     uint32_t key_size;
@@ -90,7 +86,6 @@ struct bpftime_map {
         struct queue_state queue;
         struct stack_trace_state st;
         struct bloom_state bloom;
-        struct lpm_state lpm;
         struct bpftime_ring ring;
     } u;
 };

@@ -12,14 +12,20 @@ struct lpm_entry {
     uint8_t data[];
 };
 
+/* Bytes of an entry: used, pad, the key (8-aligned), the value. */
+static uint64_t entry_size(uint32_t key_size, uint32_t stride)
+{
+    return 8 + bpftime_align8(key_size) + stride;
+}
+
 uint64_t lpm_size(uint32_t key_size, uint32_t stride, uint32_t max)
 {
-    return BPFTIME_MAP_DATA + (uint64_t)max * (8 + bpftime_align8(key_size) + stride);
+    return BPFTIME_MAP_DATA + (uint64_t)max * entry_size(key_size, stride);
 }
 
 static struct lpm_entry *entry(struct bpftime_map *m, uint32_t i)
 {
-    return (struct lpm_entry *)((char *)map_data(m) + (uint64_t)i * m->u.lpm.entry_size);
+    return (struct lpm_entry *)((char *)map_data(m) + i * entry_size(m->key_size, m->value_stride));
 }
 
 static void *entry_value(struct bpftime_map *m, struct lpm_entry *e)
