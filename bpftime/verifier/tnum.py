@@ -42,12 +42,6 @@ class Tnum(NamedTuple):
     def umax(self) -> int:
         return self.value | self.mask
 
-    def contains(self, other: "Tnum") -> bool:
-        """Every value of `other` is a value of self."""
-        if other.mask & ~self.mask:
-            return False
-        return (other.value & ~self.mask) == self.value
-
     def has(self, v: int) -> bool:
         return (v & ~self.mask & U64) == self.value
 
@@ -55,10 +49,6 @@ class Tnum(NamedTuple):
         v = self.value | other.value
         mu = self.mask & other.mask
         return Tnum(v & ~mu & U64, mu)
-
-    def union(self, other: "Tnum") -> "Tnum":
-        mu = self.mask | other.mask | (self.value ^ other.value)
-        return Tnum(self.value & ~mu & U64, mu)
 
     def add(self, o: "Tnum") -> "Tnum":
         sm = (self.mask + o.mask) & U64
