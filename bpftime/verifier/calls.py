@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from bpftime.elf.maps import BPF_F_RDONLY_PROG
 from bpftime.helper_protos import PROTOS, Arg, Ret
 from bpftime.isa import CallKind, FP, Insn, MAX_CALL_FRAMES, STACK_SIZE
 from bpftime.kernel_abi import MapType, helper_id, helper_name
@@ -266,8 +267,6 @@ def const_str(w: "Walker", regno: int, r: Reg, wrong: str) -> None:
     """The kernel's ARG_PTR_TO_CONST_STR: a constant offset into the value of a
     read-only global-data map (.rodata: BPF_F_RDONLY_PROG) with a NUL byte at or
     after it in the section's bytes."""
-    from bpftime.verifier.checker import BPF_F_RDONLY_PROG
-
     if r.kind != Kind.MAP_VALUE:
         raise Refusal(wrong)
     m = w.maps[r.idx]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from bpftime.elf.maps import BPF_F_RDONLY_PROG
 from bpftime.isa import FP, STACK_SIZE, Alu, AtomicOp, Cls, Insn, Jmp, Mode, Pseudo
 from bpftime.verifier import calls
 from bpftime.verifier.context import Context
@@ -23,7 +24,6 @@ from bpftime.verifier.state import (NOT_INIT, NULLABLE, Frame, Kind, Mem, Reg,
                                     Slot, State, ZERO, checked_registers, const, fmt_reg, fmt_state,
                                     mismatch, register_differs, scalar, stack_byte, subsumes)
 
-BPF_F_RDONLY_PROG = 1 << 7
 MAX_VAR_OFF = 1 << 29
 MAX_STATES_PER_INSN = 16
 
