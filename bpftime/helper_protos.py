@@ -1,7 +1,9 @@
 """Kernel-style prototypes of the eBPF helpers bpftime knows, by helper id.
 
 The verifier checks every helper call against these (argument kinds, return kind);
-the runtime and JIT read them for arity. The kinds mirror the kernel's
+the interpreter checks each native helper call's arguments by them at run time
+(bpftime.vm.native), and `policy.memory_policy` grants every helper listed. The
+kinds mirror the kernel's
 `enum bpf_arg_type` / `enum bpf_return_type`, reduced to what user space needs.
 """
 from __future__ import annotations
