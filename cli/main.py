@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "maps": ("cli.cmd_maps", "maps", "Show the maps of a live session (from another terminal)."),
     "attach": ("cli.cmd_attach", "attach", "Install eBPF extensions in a running process (Frida), until detached."),
     "detach": ("cli.cmd_detach", "detach", "Take attached extensions out of a process, restoring every byte."),
-    "list": ("cli.cmd_list", "list_", "List live sessions, their processes, extensions and hit counts."),
+    "list": ("cli.cmd_list", "list_", "List sessions, their processes, extensions and hit counts."),
     "load": ("cli.cmd_load", "load", "Start a program with eBPF extensions on its functions (uprobes)."),
     "verify": ("cli.cmd_verify", "verify", "Prove extensions safe: a deployment spec's, or an object's programs."),
     "run": ("cli.cmd_run", "run", "Run an eBPF program (object, assembly or conformance file)."),
