@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from bpftime.elf.maps import BPF_F_RDONLY_PROG
 from bpftime.helper_protos import PROTOS, Arg, Ret
 from bpftime.isa import CallKind, FP, Insn, MAX_CALL_FRAMES, STACK_SIZE
-from bpftime.kernel_abi import MapType, helper_id, helper_name
+from bpftime.kernel_abi import BPF_MAX_LOOPS, MapType, helper_id, helper_name
 from bpftime.verifier.diag import Refusal
 from bpftime.policy import HostFunction, ValueKind
 from bpftime.verifier.scalar import Scalar, U64, loaded_scalar
@@ -222,7 +222,6 @@ def helper(w: "Walker", pc: int, hid: int, st: State) -> None:
         regs[0] = Reg(Kind.MEM_OR_NULL, ZERO, mem=mem, id=rid, origin=pc)
 
 
-MAX_LOOPS = 1 << 23   # the most iterations bpf_loop runs (it fails with -E2BIG beyond)
 
 
 def loop_callback(w: "Walker", pc: int, st: State, target: int) -> None:
@@ -235,7 +234,7 @@ def loop_callback(w: "Walker", pc: int, st: State, target: int) -> None:
     flags = regs[4]
     if not (flags.is_scalar and flags.val.is_const and flags.val.value == 0):
         raise Refusal("R4 bpf_loop flags must be 0")
-    nr_max = min(regs[1].val.sub32().umax if regs[1].is_scalar else MAX_LOOPS, MAX_LOOPS)
+    nr_max = min(regs[1].val.sub32().umax if regs[1].is_scalar else BPF_MAX_LOOPS, BPF_MAX_LOOPS)
     ctx = regs[3]
     if ctx.kind == Kind.STACK:   # earlier iterations may have written any scalar there
         fr = st.frames[ctx.frame]

@@ -7,12 +7,11 @@
 """
 from __future__ import annotations
 
-from bpftime.kernel_abi import helper_id
+from bpftime.kernel_abi import BPF_MAX_LOOPS, helper_id
 from bpftime.vm.compile import func_target
 from bpftime.vm.machine import Helper, Machine
 
 BPF_LOOP = helper_id("loop")
-MAX_LOOPS = 1 << 23  # the kernel's BPF_MAX_LOOPS
 E2BIG = 7
 EINVAL = 22
 
@@ -31,7 +30,7 @@ def bpf_loop(m: Machine, nr_loops: int, callback: int, ctx: int, flags: int, _r5
     if flags:
         return -EINVAL
     nr_loops &= 0xFFFF_FFFF
-    if nr_loops > MAX_LOOPS:
+    if nr_loops > BPF_MAX_LOOPS:
         return -E2BIG
     target = func_target(m, callback)
     for i in range(nr_loops):
