@@ -126,6 +126,9 @@ BPF_ANY = 0
 BPF_NOEXIST = 1
 BPF_EXIST = 2
 BPF_F_NO_PREALLOC = 1
+# map_flags
+BPF_F_RDONLY_PROG = 0x80
+BPF_F_MMAPABLE = 0x400
 
 # the most iterations bpf_loop runs (it fails with -E2BIG beyond): the kernel's BPF_MAX_LOOPS
 BPF_MAX_LOOPS = 1 << 23

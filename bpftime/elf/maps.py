@@ -10,10 +10,8 @@ from pathlib import Path
 from bpftime.btf import Btf, Kind
 from bpftime.elf.model import GlobalVar, MapDef
 from bpftime.elf.reader import SHT_NOBITS, ElfImage, Section
-from bpftime.kernel_abi import MapType
+from bpftime.kernel_abi import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType
 
-BPF_F_RDONLY_PROG = 0x80
-BPF_F_MMAPABLE = 0x400
 R_BPF_64_ABS64 = 2
 R_BPF_64_ABS32 = 3
 _OBJ_NAME_LEN = 16  # BPF_OBJ_NAME_LEN, with the NUL

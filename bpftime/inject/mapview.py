@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bpftime.btf import Btf
-from bpftime.elf.maps import BPF_F_RDONLY_PROG
+from bpftime.kernel_abi import BPF_F_RDONLY_PROG, MapType
 from bpftime.elf.model import MapDef
 from bpftime.jit.mapdump import NO_ENTRIES, dump_maps
-from bpftime.kernel_abi import MapType
 from bpftime.runtime import Map, ObjectKind, Session
 
 MAP_INFO_OBJECT = "maps.json"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bpftime.elf.maps import BPF_F_RDONLY_PROG
 from bpftime.helper_protos import PROTOS, Arg, Ret
 from bpftime.isa import CallKind, FP, Insn, MAX_CALL_FRAMES, STACK_SIZE
-from bpftime.kernel_abi import BPF_MAX_LOOPS, MapType, helper_id, helper_name
+from bpftime.kernel_abi import BPF_F_RDONLY_PROG, BPF_MAX_LOOPS, MapType, helper_id, helper_name
 from bpftime.verifier.diag import Refusal
 from bpftime.policy import HostFunction, ValueKind
 from bpftime.verifier.scalar import Scalar, U64, loaded_scalar

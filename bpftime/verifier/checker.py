@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from bpftime.elf.maps import BPF_F_RDONLY_PROG
+from bpftime.kernel_abi import BPF_F_RDONLY_PROG
 from bpftime.isa import FP, STACK_SIZE, Alu, AtomicOp, Cls, Insn, Jmp, Mode, Pseudo
 from bpftime.verifier import calls
 from bpftime.verifier.context import Context
